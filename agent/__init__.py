@@ -1,0 +1,1 @@
+"""Real-time voice agent: event graph runtime, components, simulated calls, CLI."""

@@ -1,0 +1,138 @@
+"""Simulated calls: a scripted caller talks to the full agent graph in real time.
+
+    caller (ScriptedCaller) → Silero VAD → STT → user turns → LLM responder → TTS → AudioOutput
+
+Outputs in ``out_dir``: ``events.jsonl`` (every event with wall and media time), ``call.wav``
+(stereo: caller left, bot right, time-aligned) and ``metrics.json`` (per-turn latencies and
+p50/p95 over the call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.caller import ScriptedCaller
+from agent.config import AgentConfig
+from agent.metrics import METRICS, EventLog, LiveTranscript, summarize, turn_metrics
+from agent.pipeline import Pipeline
+from agent.responder import LLMResponder, LocalLM
+from agent.runner import PipelineTask
+from agent.scenario import Scenario, render_turns
+from agent.stt import SegmentedSTTProcessor
+from agent.transport import AudioOutput, CallRecorder
+from agent.tts import TTSProcessor
+from agent.turns import UserTurnProcessor
+from agent.vad import SileroVAD, VADProcessor
+from asr.recognizer import Recognizer, create_recognizer
+from asr.voices import Voice, load_voice
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentModels:
+    """Every model a call needs, loaded and warmed once before the call clock starts."""
+
+    vad: SileroVAD
+    recognizer: Recognizer
+    lm: LocalLM
+    voice: Voice
+
+    @classmethod
+    def load(cls, config: AgentConfig, progress=None) -> "AgentModels":
+        steps = [("Silero VAD", SileroVAD),
+                 ("recognizer " + config.stt.recognizer,
+                  lambda: create_recognizer(config.stt.recognizer, beam_size=config.stt.beam_size)),
+                 ("LLM " + config.llm.model, lambda: LocalLM(config.llm)),
+                 ("voice " + config.tts.voice, lambda: load_voice(config.tts.voice))]
+        loaded = []
+        for label, make in steps:
+            t = time.monotonic()
+            loaded.append(make())
+            if progress:
+                progress(f"loaded {label} in {time.monotonic() - t:.1f} s")
+        models = cls(*loaded)
+        models.recognizer.warmup()
+        models.lm.warmup()
+        models.voice.synthesize("Warm up.")
+        return models
+
+
+def build_pipeline(config: AgentConfig, models: AgentModels, source, output) -> Pipeline:
+    """The agent graph between an input transport and an output transport."""
+    return Pipeline([
+        source,
+        VADProcessor(config.vad, vad=models.vad),
+        SegmentedSTTProcessor(config.stt, recognizer=models.recognizer),
+        UserTurnProcessor(config.turn),
+        LLMResponder(config.llm, config.tts, lm=models.lm),
+        TTSProcessor(config.tts, voice=models.voice),
+        output,
+    ], name="agent")
+
+
+@dataclass
+class CallReport:
+    out_dir: Path
+    turns: list[dict]
+    summary: dict
+    transcript: list[dict]
+
+
+async def run_call(scenario: Scenario, config: AgentConfig, out_dir: str | Path, *,
+                   models: AgentModels | None = None, console=None) -> CallReport:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say = console.print if console else log.info
+    turns = await asyncio.to_thread(render_turns, scenario)  # bad voices/files fail before slow loading
+    if models is None:
+        models = await asyncio.to_thread(AgentModels.load, config, say)
+    say(f"scenario {scenario.name!r}: {len(turns)} caller turns, "
+        f"{sum(len(t.audio) for t in turns) / 16000:.1f} s of caller speech")
+
+    recorder = CallRecorder()
+    caller = ScriptedCaller(turns, recorder, expect_greeting=bool(config.llm.greeting),
+                            wait_timeout_s=scenario.wait_timeout_s)
+    output = AudioOutput(recorder)
+    events = EventLog()
+    observers = [events] + ([LiveTranscript(console)] if console else [])
+    task = PipelineTask(build_pipeline(config, models, caller, output), observers=observers)
+    await task.run()
+
+    events.save(out_dir / "events.jsonl")
+    recorder.save(out_dir / "call.wav")
+    rows = turn_metrics(events.events, caller.records)
+    summary = summarize(rows)
+    transcript = [{"wall_s": e["wall_s"], "speaker": "caller" if e["event"] == "TranscriptionFrame" else "bot",
+                   "text": e["text"]} for e in events.events
+                  if e["event"] in ("TranscriptionFrame", "LLMFullResponseEndFrame") and e.get("text")]
+    report = {"scenario": scenario.name, "date": time.strftime("%Y-%m-%d"), "turns": rows,
+              "summary": summary, "transcript": transcript, "errors": [e.error for e in task.errors],
+              "config": config.model_dump()}
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    return CallReport(out_dir, rows, summary, transcript)
+
+
+def latency_table(report: CallReport):
+    """A rich table: one row per caller turn, then p50 and p95."""
+    from rich.table import Table
+
+    table = Table(title=f"latency (ms) — {report.out_dir}",
+                  caption="eou: speech end → turn taken · stt: → final transcript · ttft: LLM first token · "
+                          "ttfb: TTS first audio · v2v: speech end → first bot audio played · ✋ barge-in · ✂ cut off")
+    table.add_column("turn", justify="right", no_wrap=True)
+    table.add_column("caller (as transcribed)", max_width=34, overflow="ellipsis", no_wrap=True)
+    for header in ("eou", "stt", "ttft", "ttfb", "v2v"):
+        table.add_column(header, justify="right")
+    fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
+    for r in report.turns:
+        flag = " ✋" if r["start"] == "barge_in" else (" ✂" if r["cut_off"] else "")
+        table.add_row(f"{r['turn']}{flag}", r["transcript"] or r["text"], *(fmt(r[m]) for m in METRICS))
+    for q in ("p50", "p95"):
+        table.add_row(q, "", *(fmt(report.summary[m][q]) for m in METRICS), style="bold")
+    return table

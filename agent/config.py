@@ -1,0 +1,110 @@
+"""Agent configuration: pydantic models, loadable from YAML, overridable on the command line.
+
+    cfg = load_config("my.yaml", overrides=["llm.max_new_tokens=40", "vad.stop_ms=150"])
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class VADConfig(_Strict):
+    """Silero VAD on 32 ms windows; times mirror pipecat's VADParams."""
+
+    confidence: float = Field(0.5, gt=0, lt=1, description="speech probability threshold")
+    start_ms: int = Field(200, ge=0, le=2000, description="speech needed before speech start fires")
+    stop_ms: int = Field(200, ge=32, le=3000, description="silence needed before speech stop fires")
+
+
+class STTConfig(_Strict):
+    recognizer: str = Field("faster-whisper", description="registered recognizer name")
+    beam_size: int = Field(1, ge=1, le=10)
+    pre_roll_ms: int = Field(300, ge=0, le=2000, description="audio kept before VAD speech start")
+    post_roll_ms: int = Field(150, ge=0, le=1000, description="audio kept after VAD speech stop")
+
+
+class TurnConfig(_Strict):
+    detector: str = Field("silence", description="end-of-turn detector (turn_taking.detectors)")
+    end_silence_ms: int = Field(600, ge=0, le=5000,
+                                description="silence after speech end before the turn is taken")
+    allow_interruptions: bool = Field(True, description="caller speech during bot speech interrupts it")
+
+
+class LLMConfig(_Strict):
+    model: str = Field("smollm2-135m-instruct", description="bundled LM name or a local HF directory")
+    system_prompt: str = (
+        "You are Sam, a customer-service agent for Northwind Outfitters, an online clothing store. "
+        "You can look up orders, change delivery addresses before an order ships, and explain "
+        "shipping and returns. Shipping is free over fifty dollars. Reply in one or two short "
+        "sentences, friendly and helpful."
+    )
+    greeting: str = Field("Thanks for calling Northwind Outfitters. How can I help you today?",
+                          description="the bot's first words; empty for none")
+    max_new_tokens: int = Field(48, ge=1, le=512)
+    max_sentences: int = Field(2, ge=1, le=20, description="stop the reply after this many sentences")
+    repetition_penalty: float = Field(1.2, ge=1.0, le=3.0,
+                                      description="on tokens of this reply and the previous one")
+    max_history_messages: int = Field(8, ge=0, le=64, description="earlier messages kept in context")
+    threads: int = Field(2, ge=1, le=64)
+
+
+class TTSConfig(_Strict):
+    voice: str = Field("piper:joe", description="bot voice, e.g. piper:joe or espeak:en-us")
+    fallback_text: str = "Sorry, I had a problem on my side. Could you say that again?"
+
+
+class AgentConfig(_Strict):
+    vad: VADConfig = VADConfig()
+    stt: STTConfig = STTConfig()
+    turn: TurnConfig = TurnConfig()
+    llm: LLMConfig = LLMConfig()
+    tts: TTSConfig = TTSConfig()
+
+
+def _apply_override(data: dict, item: str):
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r}: expected key.path=value, e.g. llm.max_new_tokens=40")
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw) if raw else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), model=AgentConfig):
+    """``model`` from an optional YAML file plus ``key.path=value`` overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config {path} is not valid YAML: {e}".splitlines()[0]) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    for item in overrides:
+        _apply_override(data, item)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path or 'config'}: {where}: {first['msg']} ({e.error_count()} error(s))") from None

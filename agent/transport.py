@@ -1,0 +1,159 @@
+"""Bot audio output and call recording.
+
+``AudioOutput`` is the last processor of the graph: it plays bot audio in real time, paced by
+the call clock, 20 ms at a time, into a ``CallRecorder`` (and optionally a sink callback, e.g.
+a WebRTC track). It reports ``BotStartedSpeakingFrame`` at the first played sample and
+``BotStoppedSpeakingFrame`` when the response has drained or an interruption cut it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from agent.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    FrameDirection,
+    InterruptionFrame,
+    StartFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
+from agent.processor import FrameProcessor
+from asr.audio import FRAME_SAMPLES, SAMPLE_RATE, resample
+
+UNDERRUN_STOP_S = 3.0  # a response whose audio stalls this long counts as finished
+
+
+class CallRecorder:
+    """Two time-aligned channels at 16 kHz: caller (left) and bot (right)."""
+
+    def __init__(self):
+        self._channels: dict[str, list[tuple[int, np.ndarray]]] = {"caller": [], "bot": []}
+
+    def write(self, channel: str, audio: np.ndarray, t_s: float):
+        self._channels[channel].append((int(round(t_s * SAMPLE_RATE)), audio.astype(np.float32, copy=False)))
+
+    def channel(self, name: str) -> np.ndarray:
+        pieces = self._channels[name]
+        n = max((start + len(a) for start, a in pieces), default=0)
+        out = np.zeros(n, np.float32)
+        for start, a in pieces:
+            out[start:start + len(a)] += a
+        return out
+
+    def stereo(self) -> np.ndarray:
+        left, right = self.channel("caller"), self.channel("bot")
+        n = max(len(left), len(right))
+        return np.stack([np.pad(left, (0, n - len(left))), np.pad(right, (0, n - len(right)))], axis=1)
+
+    def save(self, path: str | Path):
+        import soundfile as sf
+
+        sf.write(str(path), np.clip(self.stereo(), -1, 1), SAMPLE_RATE, subtype="PCM_16")
+
+
+class AudioOutput(FrameProcessor):
+    def __init__(self, recorder: CallRecorder | None = None,
+                 sink: Callable[[np.ndarray, float], None] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.recorder, self.sink = recorder, sink
+        self._fifo: list[np.ndarray] = []
+        self._queued = 0  # samples waiting in _fifo
+        self._audio_arrived = asyncio.Event()
+        self._speaking = False
+        self._tts_done = True
+        self._last_audio_s = 0.0
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._player: asyncio.Task | None = None
+
+    async def start(self, frame: StartFrame):
+        self._player = asyncio.create_task(self._play(), name=f"{self.name}.play")
+
+    async def stop(self):
+        if self._player:
+            self._player.cancel()
+            await asyncio.gather(self._player, return_exceptions=True)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, TTSAudioRawFrame):
+            audio = resample(frame.audio, frame.sample_rate, SAMPLE_RATE)
+            self._fifo.append(audio)
+            self._queued += len(audio)
+            self._drained.clear()
+            self._audio_arrived.set()
+            return
+        if isinstance(frame, TTSStartedFrame):
+            self._tts_done = False
+            self._drained.clear()
+        elif isinstance(frame, TTSStoppedFrame):
+            self._tts_done = True
+            self._audio_arrived.set()
+        elif isinstance(frame, InterruptionFrame):
+            self._fifo.clear()
+            self._queued, self._tts_done = 0, True
+            if self._speaking:
+                await self._stopped(interrupted=True)
+            self._drained.set()
+        elif isinstance(frame, EndFrame):
+            await self._drained.wait()  # let the bot finish its last words
+        await self.push_frame(frame, direction)
+
+    async def _stopped(self, interrupted: bool):
+        self._speaking = False
+        await self.push_frame(BotStoppedSpeakingFrame(interrupted=interrupted, pts_s=self.clock.now()),
+                              FrameDirection.UPSTREAM)
+
+    def _take(self, n: int) -> np.ndarray:
+        out, need = [], n
+        while need and self._fifo:
+            head = self._fifo[0]
+            out.append(head[:need])
+            if len(head) <= need:
+                self._fifo.pop(0)
+            else:
+                self._fifo[0] = head[need:]
+            need -= len(out[-1])
+        self._queued -= n - need
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    async def _play(self):
+        """Real-time playback: chunk k of a run of audio plays at cursor + k·20 ms, gapless."""
+        tick = FRAME_SAMPLES / SAMPLE_RATE
+        cursor: float | None = None
+        while True:
+            if self._queued == 0:
+                if self._speaking and (self._tts_done or self.clock.now() - self._last_audio_s > UNDERRUN_STOP_S):
+                    await self._stopped(interrupted=False)
+                if not self._speaking and self._tts_done:
+                    self._drained.set()
+                self._audio_arrived.clear()
+                try:
+                    await asyncio.wait_for(self._audio_arrived.wait(), tick if self._speaking else None)
+                except TimeoutError:
+                    pass
+                continue
+            now = self.clock.now()
+            if cursor is None or cursor < now - tick:  # idle or starved: restart the run at now
+                cursor = now
+            elif cursor > now:
+                await asyncio.sleep(cursor - now)
+                continue  # an interruption may have emptied the queue meanwhile
+            chunk = self._take(FRAME_SAMPLES)
+            if not self._speaking:
+                self._speaking = True
+                await self.push_frame(BotStartedSpeakingFrame(pts_s=cursor), FrameDirection.UPSTREAM)
+            if self.recorder:
+                self.recorder.write("bot", chunk, cursor)
+            if self.sink:
+                self.sink(chunk, cursor)
+            self._last_audio_s = cursor
+            cursor += tick

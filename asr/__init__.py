@@ -1,0 +1,1 @@
+"""Streaming speech recognition: audio, recognizers, voices, language models."""

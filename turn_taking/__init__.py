@@ -1,0 +1,1 @@
+"""End-of-turn detection: detectors, policies and their evaluation. Never imports ``agent``."""
