@@ -74,6 +74,19 @@ class AgentConfig(_Strict):
     tts: TTSConfig = TTSConfig()
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "function-after", "literal"}
+
+
+def explain(e: ValidationError) -> str:
+    """One line for a pydantic error: the most specific failing field and why.
+
+    Unions report one error per member; the deepest location is the one the user meant."""
+    first = max(e.errors(), key=lambda err: len(err["loc"]))
+    parts = [str(p) for p in first["loc"]
+             if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p or p[:1].isupper()))]
+    return f"{'.'.join(parts) or '(top level)'}: {first['msg']}"
+
+
 def _apply_override(data: dict, item: str):
     key, sep, raw = item.partition("=")
     if not sep or not key:
@@ -105,6 +118,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), model
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path or 'config'}: {where}: {first['msg']} ({e.error_count()} error(s))") from None
+        raise ConfigError(f"{path or 'config'}: {explain(e)}") from None

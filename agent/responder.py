@@ -155,5 +155,6 @@ class LLMResponder(FrameProcessor):
         if failed or not spoken.strip():
             spoken = self.fallback_text
             await self.push_frame(LLMTextFrame(text=spoken))
+        spoken = spoken.strip()
         self.history.append({"role": "assistant", "content": spoken})
         await self.push_frame(LLMFullResponseEndFrame(turn_index=turn.turn_index, text=spoken))

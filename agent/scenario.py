@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.config import explain
 from asr.audio import SAMPLE_RATE, load_audio, trim_silence
 from asr.voices import load_voice
 
@@ -79,9 +80,7 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         return Scenario.model_validate({**data, "base_dir": path.parent})
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ScenarioError(f"scenario {path}: {where}: {first['msg']}") from None
+        raise ScenarioError(f"scenario {path}: {explain(e)}") from None
 
 
 @dataclass

@@ -131,16 +131,30 @@ def _espeak_lib():
     return lib, sr
 
 
+@lru_cache(maxsize=1)
+def _espeak_catalogue() -> tuple[frozenset[str], frozenset[str]]:
+    """(language voice names, variant names) shipped in espeak-ng-data, lowercased."""
+    from pathlib import Path
+
+    import espeakng_loader
+
+    data = Path(espeakng_loader.get_data_path())
+    languages = frozenset(p.name.lower() for p in (data / "lang").rglob("*") if p.is_file())
+    variants = frozenset(p.name.lower() for p in (data / "voices" / "!v").iterdir())
+    return languages, variants
+
+
 class EspeakVoice(Voice):
     def __init__(self, name: str = "en-us", rate: float = 165, pitch: float = 50):
         self.name = f"espeak:{name}"
         self._voice, self._rate, self._pitch = name, int(rate), int(pitch)
         if not (80 <= self._rate <= 450 and 0 <= self._pitch <= 99):
             raise VoiceError(f"espeak rate must be 80–450 wpm and pitch 0–99, got {rate}, {pitch}")
-        with _espeak_lock:
-            lib, _ = _espeak_lib()
-            if lib.espeak_SetVoiceByName(name.encode()) != 0:
-                raise VoiceError(f"espeak-ng has no voice {name!r}: try 'en-us', 'en', 'en-us+f3', 'en+m7'")
+        base, _, variant = name.partition("+")
+        languages, variants = _espeak_catalogue()
+        if base.lower() not in languages or (variant and variant.lower() not in variants):
+            raise VoiceError(f"espeak-ng has no voice {name!r}: use a language from espeak-ng-data/lang "
+                             f"(e.g. en-us, en-gb-x-rp) with an optional variant (e.g. +f2, +m3)")
 
     def synthesize(self, text: str) -> Speech:
         pcm: list[np.ndarray] = []

@@ -1,0 +1,1 @@
+"""Fakes for fault injection only: components that fail on purpose."""

@@ -1,0 +1,114 @@
+"""Integration: full simulated calls on the real bundled models (Silero, Whisper tiny.en,
+SmolLM2-135M, Piper joe, espeak-ng caller), plus failures injected into the responder and TTS."""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agent.call import AgentModels, run_call
+from agent.cli import DEMO_SCENARIO
+from agent.config import AgentConfig
+from agent.frames import LLMFullResponseEndFrame, TTSAudioRawFrame, UserTurnFrame
+from agent.metrics import METRICS
+from agent.pipeline import Pipeline
+from agent.responder import LLMResponder
+from agent.runner import PipelineTask
+from agent.scenario import load_scenario
+from agent.transport import AudioOutput, CallRecorder
+from agent.tts import TTSProcessor
+from tests.conftest import Collector
+from tests.fakes.faulty import FlakyLM, FlakyVoice
+
+pytestmark = pytest.mark.models
+SHORT = DEMO_SCENARIO.parent / "short.yaml"
+
+
+@pytest.fixture(scope="module")
+def models():
+    return AgentModels.load(AgentConfig())
+
+
+@pytest.fixture(scope="module")
+def short_call(models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("call")
+    report = asyncio.run(run_call(load_scenario(str(SHORT)), AgentConfig(), out, models=models))
+    return out, report
+
+
+def test_call_writes_events_audio_and_metrics(short_call):
+    out, report = short_call
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events and all("wall_s" in e and "media_s" in e and "event" in e for e in events)
+    audio, sr = sf.read(out / "call.wav")
+    assert sr == 16000 and audio.ndim == 2 and audio.shape[1] == 2
+    assert np.abs(audio[:, 0]).max() > 0.05 and np.abs(audio[:, 1]).max() > 0.05  # caller and bot both heard
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["summary"] == report.summary and len(saved["turns"]) == 2
+
+
+def test_caller_words_are_transcribed_and_the_bot_answers(short_call):
+    _, report = short_call
+    caller = " ".join(t["text"].lower() for t in report.transcript if t["speaker"] == "caller")
+    assert "help" in caller and "order" in caller and "repeat" in caller, caller
+    bot = [t["text"] for t in report.transcript if t["speaker"] == "bot"]
+    assert len(bot) >= 2 and all(b.strip() for b in bot)  # greeting + at least one real answer
+
+
+def test_every_metric_is_present_and_positive(short_call):
+    _, report = short_call
+    for row in report.turns:
+        for m in METRICS:
+            assert row[m] is not None and row[m] > 0, (row["turn"], m, row)
+    for m in METRICS:
+        assert report.summary[m]["p50"] > 0 and report.summary[m]["p95"] >= report.summary[m]["p50"]
+
+
+def test_barge_in_stops_bot_audio_within_200_ms(short_call):
+    out, report = short_call
+    barge = report.turns[1]
+    assert barge["start"] == "barge_in"
+    assert 0 <= barge["barge_in_stop_ms"] <= 200, barge
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    stop = next(e for e in events if e["event"] == "BotStoppedSpeakingFrame" and e["interrupted"])
+    restart = next((e["media_s"] for e in events if e["event"] == "BotStartedSpeakingFrame"
+                    and e["media_s"] > stop["wall_s"]), stop["wall_s"] + 1.0)
+    bot, _ = sf.read(out / "call.wav")
+    a, b = int((stop["wall_s"] + 0.05) * 16000), int(restart * 16000)
+    assert b > a and np.abs(bot[a:b, 1]).max() < 1e-3, "bot audio kept playing after the barge-in"
+
+
+async def _respond_to(turns: list[str], lm, voice, config: AgentConfig):
+    collector, recorder = Collector(), CallRecorder()
+    task = PipelineTask(Pipeline([LLMResponder(config.llm, config.tts, lm=lm),
+                                  TTSProcessor(config.tts, voice=voice), collector, AudioOutput(recorder)]))
+    runner = asyncio.create_task(task.run())
+    for i, text in enumerate(turns, 1):
+        await task.queue_frame(UserTurnFrame(text=text, turn_index=i, speech_end_s=0.0))
+    await task.stop_when_done()
+    await asyncio.wait_for(runner, 60)
+    return collector, recorder
+
+
+def test_responder_failure_plays_the_fallback_and_the_call_goes_on(models):
+    config = AgentConfig()
+    config.llm.greeting = ""
+    collector, recorder = asyncio.run(_respond_to(["hello", "where is my order"], FlakyLM(fail_on=(1,)),
+                                                  models.voice, config))
+    ends = collector.of(LLMFullResponseEndFrame)
+    assert [e.text for e in ends] == [config.tts.fallback_text, "Your order ships tomorrow."]
+    assert len(recorder.channel("bot")) > 16000 * 2  # both answers were spoken
+
+
+def test_tts_failure_plays_the_fallback_audio(models):
+    config = AgentConfig()
+    config.llm.greeting = ""
+    voice = FlakyVoice(models.voice)
+    collector, _ = asyncio.run(_respond_to(["hi", "again"], FlakyLM(reply="This will explode. Fine.", fail_on=()),
+                                           voice, config))
+    audio = np.concatenate([f.audio for f in collector.of(TTSAudioRawFrame)])
+    fallback = models.voice.synthesize(config.tts.fallback_text).audio
+    fine = models.voice.synthesize("Fine.").audio
+    assert abs(len(audio) - 2 * (len(fallback) + len(fine))) < 16000 * 0.3  # fallback + "Fine." twice

@@ -1,0 +1,32 @@
+import pytest
+
+from agent.config import AgentConfig, ConfigError, load_config
+
+
+def test_defaults_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("vad:\n  stop_ms: 300\nllm:\n  max_new_tokens: 20\n")
+    cfg = load_config(path, ["llm.max_new_tokens=30", "turn.allow_interruptions=false"])
+    assert cfg.vad.stop_ms == 300 and cfg.llm.max_new_tokens == 30
+    assert cfg.turn.allow_interruptions is False
+    assert cfg.tts.voice == AgentConfig().tts.voice
+
+
+@pytest.mark.parametrize("text,override,msg", [
+    ("vad:\n  stop_msec: 300\n", [], "vad.stop_msec"),  # typo: unknown keys are errors
+    ("vad:\n  confidence: 3\n", [], "vad.confidence"),
+    ("- a list\n", [], "mapping"),
+    ("vad: [unclosed\n", [], "not valid YAML"),
+    ("", ["novalue"], "key.path=value"),
+    ("", ["llm.max_new_tokens=lots"], "llm.max_new_tokens"),
+])
+def test_malformed_configs_give_one_clear_error(tmp_path, text, override, msg):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=msg):
+        load_config(path, override)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")

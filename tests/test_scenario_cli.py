@@ -1,0 +1,74 @@
+"""Scenarios and the command line: malformed input gives one clear line and exit code 2."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agent.cli import EXIT_BAD_INPUT, main
+from agent.scenario import ScenarioError, load_scenario, render_turns
+
+
+def write(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_pauses_inside_a_turn_become_true_speech_spans(tmp_path):
+    sc = load_scenario(write(tmp_path, "name: t\nturns:\n  - say: ['My number is four five', {pause_ms: 800}, 'six seven.']\n"))
+    (turn,) = render_turns(sc)
+    assert len(turn.speech_spans) == 2
+    (a0, a1), (b0, b1) = turn.speech_spans
+    assert a0 == 0 and b0 - a1 == pytest.approx(0.8, abs=1e-3)
+    assert b1 == pytest.approx(len(turn.audio) / 16000)
+
+
+def test_wav_turns_are_converted_and_relative_to_the_scenario(tmp_path):
+    tone = (0.3 * np.sin(np.arange(48000) / 7)).astype(np.float32)
+    sf.write(tmp_path / "hello.wav", np.stack([tone, tone], 1), 48000)
+    sc = load_scenario(write(tmp_path, "name: t\nturns:\n  - wav: hello.wav\n    start: barge_in\n"))
+    (turn,) = render_turns(sc)
+    assert turn.start == "barge_in" and abs(len(turn.audio) - 16000) < 400
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("name: t\nturns: []\n", "turns"),
+    ("name: t\nturns:\n  - say: hi\n    wav: a.wav\n", "exactly one"),
+    ("name: t\nturns:\n  - say: hi\n    start: whenever\n", "start"),
+    ("turns:\n  - say: hi\n", "name"),
+    ("name: t\nturns:\n  - say: [hi, {pause_ms: -4}]\n", "pause_ms"),
+    ("just a string", "mapping"),
+])
+def test_malformed_scenarios(tmp_path, text, msg):
+    with pytest.raises(ScenarioError, match=msg):
+        load_scenario(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("body,msg", [
+    (None, "scenario file not found"),
+    ("name: t\nturns:\n  - say: [unclosed\n", "not valid YAML"),
+    ("name: t\ncaller_voice: espeak:klingon\nturns:\n  - say: hi\n", "no voice"),
+    ("name: t\ncaller_voice: festival:kal\nturns:\n  - say: hi\n", "unknown voice family"),
+    ("name: t\nturns:\n  - wav: missing.wav\n", "audio file not found"),
+    ("name: t\nturns:\n  - wav: corrupt.wav\n", "cannot read audio file"),
+])
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, body, msg):
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    path = tmp_path / "missing.yaml" if body is None else write(tmp_path, body)
+    code = main(["call", "--scenario", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT
+    assert len(err.splitlines()) == 1 and msg in err, err
+
+
+def test_cli_bad_config_override_exits_2(tmp_path, capsys):
+    code = main(["demo", "--out", str(tmp_path), "--set", "vad.confidence=7"])
+    assert code == EXIT_BAD_INPUT and "vad.confidence" in capsys.readouterr().err
+
+
+def test_help_teaches_by_example():
+    out = subprocess.run([sys.executable, "-m", "agent", "--help"], capture_output=True, text=True).stdout
+    assert "python -m agent call --scenario" in out and "demo" in out

@@ -1,0 +1,120 @@
+"""Silero VAD timing on real speech, and the user-turn processor's decisions."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from agent.config import TurnConfig, VADConfig
+from agent.frames import (
+    BotStartedSpeakingFrame,
+    InterruptionFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTurnFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from agent.pipeline import Pipeline
+from agent.runner import PipelineTask
+from agent.turns import UserTurnProcessor
+from agent.vad import SileroVAD, VADProcessor
+from asr.audio import trim_silence
+from asr.voices import load_voice
+from tests.conftest import Collector
+
+
+@pytest.fixture(scope="module")
+def silero():
+    return SileroVAD()
+
+
+def test_vad_marks_true_speech_onsets_and_pauses(silero):
+    voice = load_voice("espeak:en-us+f2?rate=150")
+    a = trim_silence(voice.synthesize("Hello, I need help with my order.").audio)
+    b = trim_silence(voice.synthesize("It has not arrived yet.").audio)
+    sil = lambda s: np.zeros(int(s * 16000), np.float32)  # noqa: E731
+    audio = np.concatenate([sil(1.0), a, sil(1.2), b, sil(1.0)])
+    truth = [(1.0, 1.0 + len(a) / 16000), (2.2 + len(a) / 16000, 2.2 + (len(a) + len(b)) / 16000)]
+    vad = VADProcessor(VADConfig(start_ms=100, stop_ms=300), vad=silero)
+    silero.reset()
+    events = []
+    for i in range(0, len(audio), 320):
+        events += vad.analyze(audio[i:i + 320], i / 16000)
+    starts = [e.speech_start_s for e in events if isinstance(e, VADUserStartedSpeakingFrame)]
+    stops = [e.speech_end_s for e in events if isinstance(e, VADUserStoppedSpeakingFrame)]
+    assert len(starts) == 2 and len(stops) == 2, events
+    for (t0, t1), s, e in zip(truth, starts, stops):
+        assert abs(s - t0) < 0.1 and abs(e - t1) < 0.15, (t0, t1, s, e)
+
+
+def test_vad_rejects_wrong_rate(silero):
+    from agent.frames import InputAudioRawFrame
+
+    vad = VADProcessor(vad=silero)
+    with pytest.raises(ValueError, match="16000 Hz"):
+        asyncio.run(vad.process_frame(InputAudioRawFrame(audio=np.zeros(441, np.float32), sample_rate=44100),
+                                      None))
+
+
+async def _turn_task(end_silence_ms=300):
+    turns, sink = UserTurnProcessor(TurnConfig(end_silence_ms=end_silence_ms)), Collector()
+    task = PipelineTask(Pipeline([turns, sink]))
+    runner = asyncio.create_task(task.run())
+    await asyncio.sleep(0.02)
+    return task, turns, sink, runner
+
+
+async def test_a_late_transcript_is_waited_for_not_split():
+    task, turns, sink, runner = await _turn_task(end_silence_ms=100)
+    now = task.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now + 0.01))
+    await asyncio.sleep(0.4)  # the silence timer is long past; the transcript is not here yet
+    assert not sink.of(UserTurnFrame)
+    await task.queue_frame(TranscriptionFrame(text="my order is late", pts_s=now))
+    async with asyncio.timeout(2):
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    (turn,) = sink.of(UserTurnFrame)
+    assert turn.text == "my order is late" and len(sink.of(UserStoppedSpeakingFrame)) == 1
+    await task.cancel()
+    await runner
+
+
+async def test_speech_resuming_inside_the_timer_continues_the_turn():
+    task, turns, sink, runner = await _turn_task(end_silence_ms=300)
+    now = task.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now))
+    await asyncio.sleep(0.02)
+    await task.queue_frame(TranscriptionFrame(text="my number is four five", pts_s=now))
+    await asyncio.sleep(0.1)
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now + 0.1))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now + 0.2))
+    await asyncio.sleep(0.02)  # as in the graph: a segment's transcript follows its VAD stop
+    await task.queue_frame(TranscriptionFrame(text="six seven", pts_s=now))
+    async with asyncio.timeout(2):
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+    assert [t.text for t in sink.of(UserTurnFrame)] == ["my number is four five six seven"]
+    assert len(sink.of(UserStartedSpeakingFrame)) == 1
+    await task.cancel()
+    await runner
+
+
+async def test_speech_during_bot_audio_interrupts_at_once_unless_disabled():
+    for allow in (True, False):
+        turns, sink = UserTurnProcessor(TurnConfig(allow_interruptions=allow)), Collector()
+        task = PipelineTask(Pipeline([turns, sink]))
+        runner = asyncio.create_task(task.run())
+        await asyncio.sleep(0.02)
+        await turns.queue_frame(BotStartedSpeakingFrame(pts_s=0.0))
+        await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=0.1))
+        await asyncio.sleep(0.05)
+        assert bool(sink.of(InterruptionFrame)) is allow
+        assert sink.of(UserStartedSpeakingFrame)[0].interrupted_bot is allow
+        await task.cancel()
+        await runner
