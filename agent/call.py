@@ -3,8 +3,8 @@
     caller (ScriptedCaller) → Silero VAD → STT → user turns → LLM responder → TTS → AudioOutput
 
 Outputs in ``out_dir``: ``events.jsonl`` (every event with wall and media time), ``call.wav``
-(stereo: caller left, bot right, time-aligned) and ``metrics.json`` (per-turn latencies and
-p50/p95 over the call).
+(stereo: caller left, bot right, time-aligned), ``metrics.json`` (per-turn latencies and
+p50/p95 over the call) and ``latency.png`` (where each turn's voice-to-voice time went).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from agent.caller import ScriptedCaller
 from agent.config import AgentConfig
 from agent.metrics import METRICS, EventLog, LiveTranscript, summarize, turn_metrics
 from agent.pipeline import Pipeline
+from agent.plots import plot_latency_breakdown
 from agent.responder import LLMResponder, LocalLM
 from agent.runner import PipelineTask
 from agent.scenario import Scenario, render_turns
@@ -115,6 +116,7 @@ async def run_call(scenario: Scenario, config: AgentConfig, out_dir: str | Path,
               "summary": summary, "transcript": transcript, "errors": [e.error for e in task.errors],
               "config": config.model_dump()}
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
+    plot_latency_breakdown(rows, out_dir / "latency.png", title=f"{scenario.name}: voice-to-voice breakdown")
     return CallReport(out_dir, rows, summary, transcript)
 
 

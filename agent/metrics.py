@@ -110,9 +110,10 @@ def turn_metrics(events: list[dict], records) -> list[dict]:
         row["eou_delay_ms"] = _ms(decision and decision["wall_s"] - rec.end_s)
         tr = _first(inside, "TranscriptionFrame",
                     lambda e: e["wall_s"] >= rec.end_s and (e["segment_end_s"] or 0) >= rec.end_s - 0.5)
-        row["transcript"] = tr and tr["text"]
         row["transcription_delay_ms"] = _ms(tr and tr["wall_s"] - rec.end_s)
         k = decision and decision["turn_index"]
+        taken = k and _first(events, "UserTurnFrame", lambda e: e["turn_index"] == k)
+        row["transcript"] = taken and taken["text"]  # the whole turn as the agent understood it
         for name in ("llm_ttft", "tts_ttfb"):
             m = _first(events, "MetricsFrame", lambda e: e["metric"] == name and e["turn_index"] == k)
             row[f"{name}_ms"] = m and m["value_ms"] if k else None

@@ -67,7 +67,7 @@ class TTSProcessor(FrameProcessor):
         super().__init__(**kwargs)
         self.config = config
         self.voice = voice
-        self._fallback_audio: np.ndarray | None = None
+        self.fallback_audio: np.ndarray | None = None
         self._buffer = ""
         self._context = 0
         self._turn_index = 0
@@ -76,8 +76,8 @@ class TTSProcessor(FrameProcessor):
     async def start(self, frame: StartFrame):
         if self.voice is None:
             self.voice = await asyncio.to_thread(load_voice, self.config.voice)
-        if self._fallback_audio is None:
-            self._fallback_audio = (await asyncio.to_thread(self.voice.synthesize, self.config.fallback_text)).audio
+        if self.fallback_audio is None:
+            self.fallback_audio = (await asyncio.to_thread(self.voice.synthesize, self.config.fallback_text)).audio
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, LLMFullResponseStartFrame):
@@ -108,7 +108,7 @@ class TTSProcessor(FrameProcessor):
             audio = (await asyncio.to_thread(self.voice.synthesize, sentence)).audio
         except Exception:
             log.exception("TTS failed on %r; playing the fallback line", sentence)
-            audio = self._fallback_audio
+            audio = self.fallback_audio
         if self._first_audio_pending:
             self._first_audio_pending = False
             await self.push_frame(MetricsFrame(metric="tts_ttfb", value_ms=(time.monotonic() - started) * 1000,
