@@ -1,0 +1,1 @@
+"""Model families: each folder holds a dims dataclass, the modules and a loader."""
