@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 import numpy as np
 
@@ -31,32 +32,34 @@ log = logging.getLogger(__name__)
 
 
 class AudioHistory:
-    """The last ``max_s`` seconds of a stream, addressable by media time."""
+    """The last ``max_s`` seconds of a stream, addressable by media time.
+
+    Kept as the frames it arrived in (appending is O(1) on the 20 ms hot path); only
+    ``slice`` concatenates, once per speech segment."""
 
     def __init__(self, max_s: float = 60.0):
-        self._max = int(max_s * SAMPLE_RATE)
-        self._audio = np.zeros(0, np.float32)
-        self._t0 = 0.0  # media time of _audio[0]
+        self._max_s = max_s
+        self._chunks: deque[tuple[float, np.ndarray]] = deque()  # (media time of first sample, audio)
+        self.end_s = 0.0
         self.changed = asyncio.Event()
 
-    @property
-    def end_s(self) -> float:
-        return self._t0 + len(self._audio) / SAMPLE_RATE
-
     def append(self, audio: np.ndarray, pts_s: float):
-        if len(self._audio) == 0:
-            self._t0 = pts_s
-        self._audio = np.concatenate([self._audio, audio])
-        if len(self._audio) > self._max:
-            drop = len(self._audio) - self._max
-            self._audio, self._t0 = self._audio[drop:], self._t0 + drop / SAMPLE_RATE
+        self._chunks.append((pts_s, audio))
+        self.end_s = pts_s + len(audio) / SAMPLE_RATE
+        while self._chunks and self._chunks[0][0] < self.end_s - self._max_s:
+            self._chunks.popleft()
         self.changed.set()
 
     def slice(self, start_s: float, end_s: float) -> tuple[np.ndarray, float]:
         """Audio in [start_s, end_s) clipped to what is held; returns (audio, actual start)."""
-        a = max(0, int(round((start_s - self._t0) * SAMPLE_RATE)))
-        b = max(a, int(round((end_s - self._t0) * SAMPLE_RATE)))
-        return self._audio[a:b], self._t0 + a / SAMPLE_RATE
+        parts = [(t, a) for t, a in self._chunks if t < end_s and t + len(a) / SAMPLE_RATE > start_s]
+        if not parts:
+            return np.zeros(0, np.float32), start_s
+        t0 = parts[0][0]
+        audio = np.concatenate([a for _, a in parts])
+        a = max(0, int(round((start_s - t0) * SAMPLE_RATE)))
+        b = max(a, int(round((end_s - t0) * SAMPLE_RATE)))
+        return audio[a:b], t0 + a / SAMPLE_RATE
 
     async def wait_until(self, t_s: float, timeout_s: float):
         """Wait until audio up to ``t_s`` has arrived (or the timeout passes)."""

@@ -118,3 +118,15 @@ async def test_speech_during_bot_audio_interrupts_at_once_unless_disabled():
         assert sink.of(UserStartedSpeakingFrame)[0].interrupted_bot is allow
         await task.cancel()
         await runner
+
+
+def test_audio_history_slices_by_media_time_and_forgets_old_audio():
+    from agent.stt import AudioHistory
+
+    h = AudioHistory(max_s=1.0)
+    for i in range(100):  # 2 s of 20 ms frames whose samples count up
+        h.append(np.arange(i * 320, (i + 1) * 320, dtype=np.float32), i * 0.02)
+    audio, t0 = h.slice(1.5, 1.6)
+    assert t0 == pytest.approx(1.5) and len(audio) == 1600 and audio[0] == 1.5 * 16000
+    audio, t0 = h.slice(0.0, 0.5)  # forgotten: more than max_s ago
+    assert len(audio) == 0
