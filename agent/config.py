@@ -100,19 +100,25 @@ def _apply_override(data: dict, item: str):
     node[leaf] = yaml.safe_load(raw) if raw else ""
 
 
+def read_yaml_mapping(path: str | Path, what: str, error: type[ValueError]) -> dict:
+    """A YAML file that must hold a mapping; every failure is one ``error`` line naming ``what``."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise error(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{what} {path} must be a mapping, got {type(data).__name__}")
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = (), model=AgentConfig):
     """``model`` from an optional YAML file plus ``key.path=value`` overrides."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config {path} is not valid YAML: {e}".splitlines()[0]) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    data = {} if path is None else read_yaml_mapping(path, "config", ConfigError)
     for item in overrides:
         _apply_override(data, item)
     try:

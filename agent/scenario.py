@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent.config import explain
+from agent.config import explain, read_yaml_mapping
 from asr.audio import SAMPLE_RATE, load_audio, trim_silence
 from asr.voices import load_voice
 
@@ -69,14 +68,7 @@ class Scenario(_Strict):
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"scenario file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ScenarioError(f"scenario {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"scenario {path} must be a mapping with 'name' and 'turns'")
+    data = read_yaml_mapping(path, "scenario", ScenarioError)
     try:
         return Scenario.model_validate({**data, "base_dir": path.parent})
     except ValidationError as e:

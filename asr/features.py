@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from asr.audio import SAMPLE_RATE
+
 N_FFT = 400
 HOP_LENGTH = 160
 N_MELS = 80
-SAMPLE_RATE = 16000
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100 mel frames a second; encoder frames: 50
 LOG_FLOOR = 1e-10
 
