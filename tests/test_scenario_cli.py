@@ -51,7 +51,7 @@ def test_malformed_scenarios(tmp_path, text, msg):
     (None, "scenario file not found"),
     ("name: t\nturns:\n  - say: [unclosed\n", "not valid YAML"),
     ("name: t\ncaller_voice: espeak:klingon\nturns:\n  - say: hi\n", "no voice"),
-    ("name: t\ncaller_voice: festival:kal\nturns:\n  - say: hi\n", "unknown voice family"),
+    ("name: t\ncaller_voice: mbrola:us1\nturns:\n  - say: hi\n", "unknown voice family"),
     ("name: t\nturns:\n  - wav: missing.wav\n", "audio file not found"),
     ("name: t\nturns:\n  - wav: corrupt.wav\n", "cannot read audio file"),
 ])

@@ -1,0 +1,124 @@
+"""Turn-taking dialogues: label invariants checked against the audio itself."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE
+from asr.data.catalogue import is_held_out
+from asr.data.text import build_corpus
+from turn_taking.data.build import build, conversational_sentences
+from turn_taking.data.dialogues import CATEGORY_WEIGHTS, build_dialogue, plan_turn
+from turn_taking.data.labels import MIN_SILENCE_S, LabelError, read_dialogues
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return {s: [x for x in v if x.domain != "read"] for s, v in build_corpus(1500, seed=2, wordnet=False).items()}
+
+
+@pytest.fixture(scope="module")
+def dialogues(sentences):
+    """A mix: two ordinary calls, one full of barge-ins, one full of backchannels."""
+    return [build_dialogue(0, "test", 0, sentences["test"]),
+            build_dialogue(0, "train", 1, sentences["train"]),
+            build_dialogue(0, "test", 2, sentences["test"], long_bot_p=1.0, backchannel_p=0.0, interrupt_p=1.0),
+            build_dialogue(0, "dev", 3, sentences["dev"], long_bot_p=1.0, backchannel_p=1.0, interrupt_p=0.0)]
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(x ** 2))) if len(x) else 0.0
+
+
+def test_every_caller_silence_of_100ms_is_labelled(dialogues):
+    for _, d in dialogues:
+        for turn_index, turn in enumerate(d.turns):
+            if turn.speaker != "caller":
+                continue
+            words = [w for w in d.words if turn.start - 1e-3 <= w.start <= turn.end + 1e-3]
+            labelled = {(round(s.start, 3), round(s.end, 3)) for s in d.silences if s.turn == turn_index}
+            for a, b in zip(words, words[1:]):
+                if b.start - a.end >= MIN_SILENCE_S:
+                    assert (round(a.end, 3), round(b.start, 3)) in labelled, (d.id, a, b)
+            eots = [s for s in d.silences if s.turn == turn_index and s.label == "eot"]
+            assert len(eots) == 1 and abs(eots[0].start - turn.end) < 1e-3
+
+
+def test_silences_are_silent_and_speech_is_not(dialogues):
+    for audio, d in dialogues:
+        caller = audio[:, 0]
+        loud = _rms(np.concatenate([caller[int(w.start * SAMPLE_RATE): int(w.end * SAMPLE_RATE)] for w in d.words]))
+        for s in d.silences:
+            assert s.end - s.start >= MIN_SILENCE_S - 1e-3
+            inner = caller[int((s.start + 0.03) * SAMPLE_RATE): int((s.end - 0.03) * SAMPLE_RATE)]
+            assert _rms(inner) < 0.2 * loud, (d.id, s)
+
+
+def test_hold_and_eot_semantics(dialogues):
+    for _, d in dialogues:
+        for s in d.silences:
+            if s.label == "hold":
+                assert any(abs(w.start - s.end) < 1e-3 for w in d.words)  # the caller goes on
+                if s.category not in ("pause",):
+                    assert 0.2 - 1e-3 <= s.end - s.start <= 2.0 + 1e-3
+            else:
+                assert 1.5 - 1e-3 <= s.end - s.start <= 3.0 + 1e-3
+                assert not any(s.start + 1e-3 < w.start < s.end - 1e-3 for w in d.words)
+                assert any(abs(t.start - s.end) < 1e-3 for t in d.turns if t.speaker == "bot")
+
+
+def test_overlaps_happen_during_bot_speech(dialogues):
+    kinds = set()
+    for audio, d in dialogues:
+        for o in d.overlaps:
+            kinds.add(o.label)
+            bot = d.turns[o.bot_turn]
+            assert bot.speaker == "bot" and bot.start <= o.start <= (bot.cut_at or bot.end)
+            if o.label == "interruption":
+                assert bot.cut_at is not None and o.start < bot.cut_at <= o.start + 0.4
+                after = audio[int((bot.cut_at + 0.05) * SAMPLE_RATE): int((bot.cut_at + 0.5) * SAMPLE_RATE), 1]
+                assert _rms(after) < 1e-3  # the bot really stopped
+            else:
+                assert bot.cut_at is None and o.text.lower().strip(".") in {
+                    "mhm", "okay", "right", "uh-huh", "yeah", "i see", "sure", "mm-hmm"}
+    assert kinds == {"backchannel", "interruption"}
+
+
+def test_incomplete_points_come_from_every_category(sentences):
+    import random
+
+    rng = random.Random(0)
+    for category in CATEGORY_WEIGHTS:
+        segments = plan_turn(category, "test", rng, sentences["test"])
+        assert segments[-1].hold_after is None
+        if category in ("digits", "email", "hesitation", "trailing_and", "mid_clause", "continuation"):
+            assert any(s.hold_after == category for s in segments[:-1])
+    trailing = plan_turn("trailing_and", "train", rng, sentences["train"])
+    assert trailing[0].spoken.endswith(" and")
+
+
+def test_build_writes_valid_labels_with_held_out_test_callers(tmp_path):
+    stats = build(tmp_path, {"test": 2, "train": 1}, workers=2)
+    assert stats["test"]["dialogues"] == 2
+    test = read_dialogues(tmp_path / "test.jsonl")
+    assert all(is_held_out(d.caller_voice) for d in test)
+    assert not any(is_held_out(d.caller_voice) for d in read_dialogues(tmp_path / "train.jsonl"))
+    for d in test:
+        info = sf.info(d.audio)
+        assert (info.samplerate, info.channels) == (16000, 2) and abs(info.duration - d.duration) < 1e-2
+    build(tmp_path, {"test": 3}, workers=1)  # resumes: one more, the first two untouched
+    again = read_dialogues(tmp_path / "test.jsonl")
+    assert [d.id for d in again] == ["test-000000", "test-000001", "test-000002"]
+    assert again[0] == test[0]
+
+
+def test_sentences_for_callers_skip_read_text():
+    s = conversational_sentences(None, seed=0)
+    assert all(x.domain != "read" for v in s.values() for x in v)
+
+
+def test_malformed_labels_are_a_clear_error(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_text('{"id": 3}\n')
+    with pytest.raises(LabelError, match="test.jsonl:1"):
+        read_dialogues(path)

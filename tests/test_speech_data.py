@@ -1,0 +1,154 @@
+"""Audio side of the corpus: voices and their word timings, augmentation, manifests, held-out voices."""
+
+import json
+import random
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr import augment
+from asr.audio import SAMPLE_RATE
+from asr.data.build import BuildConfig, build
+from asr.data.catalogue import ESPEAK_TEST_BASES, is_held_out, sample_voice
+from asr.data.manifest import ManifestError, read_manifest
+from asr.voices import load_voice
+
+SENTENCES = ["Um, my phone number is five five five, zero one two, three four five six.",
+             "Yes, that's right, thank you.",
+             "My name is Carol, C A R O L, and I live in Boston.",
+             "I placed an order on Monday, but it still hasn't shipped.",
+             "Could you check whether my refund was processed?"]
+
+
+def _energy_edges(audio, min_gap_s=0.15, floor_db=-35.0, hop_s=0.005):
+    """Independent word-boundary evidence: speech onset, offset and pauses from frame energy."""
+    hop, win = int(hop_s * SAMPLE_RATE), int(0.01 * SAMPLE_RATE)
+    energy = np.array([np.sqrt(np.mean(audio[i:i + win] ** 2)) for i in range(0, len(audio) - win, hop)])
+    active = energy > energy.max() * 10 ** (floor_db / 20)
+    idx = np.flatnonzero(active)
+    onset, offset = idx[0] * hop_s, (idx[-1] + 2) * hop_s
+    gaps, run = [], 0
+    for i, a in enumerate(active):
+        if not a:
+            run += 1
+            continue
+        if run * hop_s >= min_gap_s and i - run > idx[0]:
+            gaps.append(((i - run + 2) * hop_s, i * hop_s))
+        run = 0
+    return onset, offset, gaps
+
+
+@pytest.mark.parametrize("spec", ["piper:joe", "espeak:en-us+f2?rate=150", "espeak:en-gb-scotland+m3?rate=180",
+                                  "festival:slt", "festival:kal"])
+def test_synthesiser_word_timings_agree_with_the_audio_energy(spec):
+    """Word timings (from the synthesiser's own events or durations) against energy: the first
+    start, the last end and both edges of every pause: median within 40 ms, three in four within 60 ms."""
+    voice = load_voice(spec)
+    errors = []
+    for text in SENTENCES:
+        speech = voice.synthesize(text)
+        words = speech.words
+        assert [w.text for w in words] == [w.strip(".,?") for w in text.split()]
+        assert all(0 <= a.start_s <= a.end_s <= b.start_s + 1e-6 for a, b in zip(words, words[1:]))
+        assert words[-1].end_s <= speech.duration_s + 1e-3
+        onset, offset, gaps = _energy_edges(speech.audio)
+        errors += [abs(onset - words[0].start_s), abs(offset - words[-1].end_s)]
+        for a, b in gaps:
+            k = min(range(len(words) - 1), key=lambda k: abs(words[k].end_s - a) + abs(words[k + 1].start_s - b))
+            errors += [abs(words[k].end_s - a), abs(words[k + 1].start_s - b)]
+    errors = np.array(errors)
+    assert np.median(errors) <= 0.04, errors
+    assert (errors <= 0.061).mean() >= 0.75, errors
+
+
+def test_augmentations_do_what_they_say():
+    rng = np.random.default_rng(0)
+    speech = load_voice("espeak:en-us").synthesize("Testing the augmentation chain.").audio
+    assert abs(len(augment.speed(speech, 1.1)) - len(speech) / 1.1) < 2
+    tel = augment.telephone(speech)
+    spectrum = np.abs(np.fft.rfft(tel)) ** 2
+    freqs = np.fft.rfftfreq(len(tel), 1 / SAMPLE_RATE)
+    assert spectrum[freqs > 4200].sum() < 1e-3 * spectrum.sum()  # nothing above the 8 kHz Nyquist
+    noise = augment.noise("pink", len(speech), rng)
+    mixed = augment.add_noise(speech, noise, 10.0)
+    residual = mixed / (np.abs(mixed).max() / np.abs(speech).max()) - speech
+    active = np.abs(speech) > np.abs(speech).max() * 0.01
+    snr = 10 * np.log10(np.mean(speech[active] ** 2) / np.mean(residual ** 2))
+    assert abs(snr - 10.0) < 0.5
+    wet = augment.reverberate(speech, 0.5, rng)
+    lag = np.argmax(np.correlate(wet[:8000], speech[:8000], "full")) - 7999
+    assert abs(lag) <= 160  # within 10 ms: word timings stay valid under reverberation
+    assert np.argmax(np.abs(augment.room_impulse(0.5, rng))) == 0  # the direct path leads
+    for kind in ("white", "brown", "hum"):
+        assert np.isfinite(augment.noise(kind, 1000, rng)).all()
+    with pytest.raises(ValueError, match="babble"):
+        augment.noise("babble", 100, rng)
+
+
+def test_test_voices_are_never_used_for_training():
+    rng = random.Random(0)
+    train = [sample_voice("train", rng) for _ in range(3000)] + [sample_voice("dev", rng) for _ in range(500)]
+    test = [sample_voice("test", rng) for _ in range(2000)]
+    assert not any(is_held_out(v) for v in train)
+    assert all(is_held_out(v) for v in test)
+    assert any(v.startswith("festival:slt") for v in test)  # the HTS voice
+    assert {b for b in ESPEAK_TEST_BASES if any(f"espeak:{b}" in v for v in test)} == set(ESPEAK_TEST_BASES)
+    for spec in set(re.sub(r"\?.*", "", v) for v in test[:200] + train[:200]):
+        load_voice(spec)  # every catalogued voice exists
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("asr-data")
+    build(BuildConfig(out=out, hours={"train": 0.01, "test": 0.006}, sentences=2000, workers=2))
+    return out
+
+
+def test_manifests_match_their_audio(tiny_corpus):
+    names = {p.stem for p in tiny_corpus.glob("*.jsonl")}
+    assert names == {"train", "test", "test-noisy", "test-telephone"}
+    for name in names:
+        rows = read_manifest(tiny_corpus / f"{name}.jsonl")
+        assert rows
+        for u in rows:
+            info = sf.info(u.audio)
+            assert (info.samplerate, info.channels) == (16000, 1)
+            assert abs(info.duration - u.duration) < 1e-3
+            assert len(u.words) == len(u.spoken.split())
+            assert all(0 <= w.start <= w.end <= u.duration + 1e-3 for w in u.words)
+            assert all(a.end <= b.start + 1e-3 for a, b in zip(u.words, u.words[1:]))
+            assert u.split == name.split("-")[0]
+            assert u.normalized and u.text and u.voice
+
+
+def test_splits_share_no_text_or_voice(tiny_corpus):
+    train = read_manifest(tiny_corpus / "train.jsonl")
+    test = read_manifest(tiny_corpus / "test.jsonl")
+    assert not {u.normalized for u in train} & {u.normalized for u in test}
+    assert not any(is_held_out(u.voice) for u in train)
+    assert all(is_held_out(u.voice) for u in test)
+    assert any(u.augmentation for u in train)  # part of training is augmented, and recorded
+    noisy = read_manifest(tiny_corpus / "test-noisy.jsonl")
+    assert [u.id for u in noisy] == [f"{u.id}-noisy" for u in test]
+    assert all(u.augmentation and u.augmentation.noise for u in noisy)
+
+
+def test_build_resumes_without_duplicates(tiny_corpus):
+    before = (tiny_corpus / "train.jsonl").read_text().splitlines()
+    stats = build(BuildConfig(out=tiny_corpus, hours={"train": 0.015}, sentences=2000, workers=2))
+    after = (tiny_corpus / "train.jsonl").read_text().splitlines()
+    assert after[: len(before)] == before and len(after) > len(before)
+    ids = [json.loads(line)["id"] for line in after]
+    assert len(ids) == len(set(ids))
+    assert stats["manifests"]["train"]["hours"] >= 0.015
+
+
+def test_a_malformed_manifest_is_a_clear_error(tmp_path):
+    bad = tmp_path / "m.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    with pytest.raises(ManifestError, match=r"m.jsonl:1"):
+        read_manifest(bad)
+    with pytest.raises(ManifestError, match="python -m asr data build"):
+        read_manifest(tmp_path / "missing.jsonl")

@@ -1,0 +1,5 @@
+import sys
+
+from turn_taking.cli import main
+
+sys.exit(main())
