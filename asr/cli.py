@@ -5,6 +5,8 @@ Examples::
     python -m asr data build --out data/asr --hours train=100,dev=1,test=2
     python -m asr data build --out /tmp/tiny --hours train=0.02,test=0.01 --sentences 2000
     python -m asr data stats --out data/asr
+    python -m asr data speed --families piper,espeak
+    python -m asr eval --manifest data/asr/test.jsonl --recognizer faster-whisper --out runs/eval
 """
 
 from __future__ import annotations
@@ -44,11 +46,36 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     s = data.add_parser("stats", help="counts and hours of a built corpus")
     s.add_argument("--out", type=Path, required=True)
+    sp = data.add_parser("speed", help="synthesis speed (× real time) of the training voices")
+    sp.add_argument("--families", default="piper,espeak", help="voice families, e.g. piper,espeak,festival")
+    sp.add_argument("--utterances", type=int, default=200)
+    sp.add_argument("--workers", type=int, default=2)
+    e = sub.add_parser("eval", help="WER, emission latency, RTF and peak RSS of a recognizer on manifests")
+    e.add_argument("--manifest", type=Path, nargs="+", required=True, help="one or more manifest JSONL files")
+    e.add_argument("--recognizer", default="faster-whisper", help="a registered recognizer name")
+    e.add_argument("--chunk-ms", default="", help="streaming chunk sizes, e.g. 320,640,960 (streaming recognizers)")
+    e.add_argument("--limit", type=int, default=None, help="first N utterances of each manifest")
+    e.add_argument("--out", type=Path, required=True, help="folder for results.json and results.md")
     args = parser.parse_args(argv)
 
-    from asr.data.build import BuildConfig, build, corpus_stats
+    if args.command == "eval":
+        from asr.eval.harness import run
+        from asr.recognizer import available
 
-    if args.action == "build":
+        if args.recognizer not in available():
+            print(f"error: unknown recognizer {args.recognizer!r}: choose one of {', '.join(available())}",
+                  file=sys.stderr)
+            return 2
+        chunks = [int(c) for c in args.chunk_ms.split(",") if c] or [None]
+        rows = run(args.recognizer, args.manifest, args.out, args.limit, chunks)
+        print((args.out / "results.md").read_text())
+        return 0
+
+    from asr.data.build import BuildConfig, build, corpus_stats, synthesis_speed
+
+    if args.action == "speed":
+        stats = synthesis_speed(args.families.split(","), args.utterances, args.workers)
+    elif args.action == "build":
         stats = build(BuildConfig(out=args.out, hours=args.hours, seed=args.seed, sentences=args.sentences,
                                   llm_sentences=args.llm_sentences, augment_p=args.augment_p,
                                   workers=args.workers))

@@ -152,3 +152,24 @@ def test_a_malformed_manifest_is_a_clear_error(tmp_path):
         read_manifest(bad)
     with pytest.raises(ManifestError, match="python -m asr data build"):
         read_manifest(tmp_path / "missing.jsonl")
+
+
+def test_eval_harness_scores_a_manifest(tiny_corpus, tmp_path):
+    from asr.eval.harness import markdown_table, run
+    from asr.eval.wer import word_errors
+    from asr.recognizer import create_recognizer
+
+    rows = run("faster-whisper", [tiny_corpus / "test.jsonl"], tmp_path, limit=3, chunks=[None])
+    assert (tmp_path / "results.json").exists() and "faster-whisper" in (tmp_path / "results.md").read_text()
+    row = rows[0]
+    assert row["utterances"] == 3 and row["rtf"] > 0 and row["latency_p50_ms"] > 0
+    # the harness's WER is the sum of per-utterance alignments, recomputed here independently
+    rec = create_recognizer("faster-whisper")
+    from asr.audio import load_audio
+
+    total = None
+    for u in read_manifest(tiny_corpus / "test.jsonl")[:3]:
+        c = word_errors(u.spoken, rec.transcribe(load_audio(u.audio)).text)
+        total = c if total is None else total + c
+    assert row["wer"] == round(total.wer, 4)
+    assert markdown_table(rows).count("\n") == 3

@@ -224,3 +224,29 @@ def _sum_by(rows, key) -> dict[str, float]:
     for r in rows:
         out[key(r)] += r["duration"]
     return dict(out)
+
+
+# ---------------------------------------------------------------- synthesis speed
+
+
+def _synth_seconds(job: tuple[str, str]) -> float:
+    voice, text = job
+    return len(_voice(voice).synthesize(text).audio) / SAMPLE_RATE
+
+
+def synthesis_speed(families: list[str], n: int = 200, workers: int = 2, seed: int = 0) -> dict:
+    """Audio seconds synthesised per wall second by the training voices of ``families``."""
+    rng = random.Random(seed)
+    sentences = [s for s in corpus_text.build_corpus(2000, seed, wordnet=False)["train"]]
+    jobs = []
+    while len(jobs) < n:
+        voice = sample_voice("train", rng)
+        if voice_family(voice) in families:
+            jobs.append((voice, rng.choice(sentences).spoken))
+    with get_context("fork").Pool(workers) as pool:
+        pool.map(_synth_seconds, jobs[:workers * 2])  # load models in every worker first
+        started = time.perf_counter()
+        audio_s = sum(tqdm(pool.imap_unordered(_synth_seconds, jobs), total=n, desc="synthesis"))
+        wall = time.perf_counter() - started
+    return {"families": families, "utterances": n, "audio_s": round(audio_s, 1), "wall_s": round(wall, 2),
+            "x_real_time": round(audio_s / wall, 1), "workers": workers}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -170,15 +171,29 @@ def _s(samples: int) -> float:
     return round(samples / SAMPLE_RATE, 3)
 
 
+class NoWordTimings(RuntimeError):
+    """The caller's voice could not time some words of a segment (its word count disagreed)."""
+
+
 def build_dialogue(seed: int, split: str, index: int, sentences: list[Sentence], *,
                    long_bot_p: float = 0.5, backchannel_p: float = 0.45,
                    interrupt_p: float = 0.25) -> tuple[np.ndarray, Dialogue]:
     """(stereo audio, labels) of dialogue ``index`` of ``split``. A bot turn is a long statement
     with probability ``long_bot_p``; during one the caller backchannels with ``backchannel_p``
-    or barges in with ``interrupt_p``."""
-    rng = random.Random(f"{seed}/{split}/dialogue/{index}")
+    or barges in with ``interrupt_p``. A draw whose segments cannot be timed is redrawn."""
+    for attempt in range(8):
+        try:
+            return _build(random.Random(f"{seed}/{split}/dialogue/{index}" + (f"/{attempt}" if attempt else "")),
+                          split, index, sentences, long_bot_p, backchannel_p, interrupt_p)
+        except NoWordTimings:
+            continue
+    raise NoWordTimings(f"dialogue {split}/{index}: no timeable draw in 8 attempts")
+
+
+def _build(rng: random.Random, split: str, index: int, sentences: list[Sentence], long_bot_p: float,
+           backchannel_p: float, interrupt_p: float) -> tuple[np.ndarray, Dialogue]:
     caller_spec = sample_voice(split, rng)
-    caller, bot = load_voice(caller_spec), load_voice(BOT_VOICE)
+    caller = load_voice(caller_spec)
     tl, turns, silences, overlaps, words = _Timeline(), [], [], [], []
     t = int(0.3 * SAMPLE_RATE)
     categories = list(CATEGORY_WEIGHTS)
@@ -188,7 +203,7 @@ def build_dialogue(seed: int, split: str, index: int, sentences: list[Sentence],
         long_turn = rng.random() < long_bot_p
         prompt = rng.choice(BOT_STATEMENTS) if long_turn else rng.choice(
             BOT_PROMPTS.get(category if category in BOT_PROMPTS else "other", BOT_PROMPTS["other"]))
-        speech = bot.synthesize(prompt)
+        speech = _bot_says(prompt)
         bot_audio, bot_index = speech.audio, len(turns)
         turns.append(Turn(speaker="bot", start=_s(t), end=_s(t + len(bot_audio)), text=prompt, spoken=prompt))
         interrupted = False
@@ -232,7 +247,7 @@ def build_dialogue(seed: int, split: str, index: int, sentences: list[Sentence],
         for k, seg in enumerate(segments):
             sp = caller.synthesize(seg.spoken)
             if not sp.words:
-                raise RuntimeError(f"voice {caller_spec} gave no word timings for {seg.spoken!r}")
+                raise NoWordTimings(f"voice {caller_spec} gave no word timings for {seg.spoken!r}")
             lead_in = int(sp.words[0].start_s * SAMPLE_RATE)
             at = t - lead_in if k == 0 else last_end + int(pause * SAMPLE_RATE) - lead_in
             tl.caller.append((at, sp.audio))
@@ -262,7 +277,7 @@ def build_dialogue(seed: int, split: str, index: int, sentences: list[Sentence],
                                 turn=turn_index, text_before=" ".join(spoken_so_far)))
         t = last_end + gap
     # ---- closing bot line, then the audio
-    closing = bot.synthesize("Thanks for calling. Goodbye.")
+    closing = _bot_says("Thanks for calling. Goodbye.")
     turns.append(Turn(speaker="bot", start=_s(t), end=_s(t + len(closing.audio)),
                       text="Thanks for calling. Goodbye.", spoken="Thanks for calling. Goodbye."))
     tl.bot.append((t, closing.audio))
@@ -276,6 +291,12 @@ def build_dialogue(seed: int, split: str, index: int, sentences: list[Sentence],
                         caller_voice=caller_spec, bot_voice=BOT_VOICE, noise_snr_db=snr, turns=turns,
                         silences=silences, overlaps=overlaps, words=words)
     return np.clip(audio, -1, 1), dialogue
+
+
+@lru_cache(maxsize=128)
+def _bot_says(text: str):
+    """The bot's lines repeat across calls; synthesise each once per process."""
+    return load_voice(BOT_VOICE).synthesize(text)
 
 
 def _speech_span(speech) -> tuple[int, int]:
