@@ -34,6 +34,7 @@ class FasterWhisperRecognizer(Recognizer):
     def transcribe(self, audio: np.ndarray) -> Transcript:
         segments, _ = self._model.transcribe(
             audio, language="en", beam_size=self._beam_size, word_timestamps=self._word_timestamps,
+            temperature=0.0,  # no sampled fallback: the same audio always gives the same text
             condition_on_previous_text=False, vad_filter=False, without_timestamps=not self._word_timestamps)
         texts, words = [], []
         for seg in segments:
