@@ -6,6 +6,7 @@ Examples::
     python -m asr data build --out /tmp/tiny --hours train=0.02,test=0.01 --sentences 2000
     python -m asr data stats --out data/asr
     python -m asr data speed --families piper,espeak
+    python -m asr data timings --sentences 25
     python -m asr eval --manifest data/asr/test.jsonl --recognizer faster-whisper --out runs/eval
 """
 
@@ -16,16 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def _hours(text: str) -> dict[str, float]:
-    try:
-        hours = {k.strip(): float(v) for k, v in (part.split("=") for part in text.split(","))}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected split=hours,... e.g. train=100,dev=1,test=2, got {text!r}")
-    bad = set(hours) - {"train", "dev", "test"}
-    if bad or any(h < 0 for h in hours.values()):
-        raise argparse.ArgumentTypeError(f"splits are train, dev, test with hours ≥ 0; got {text!r}")
-    return hours
+from asr.data.text import per_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     data = sub.add_parser("data", help="synthetic speech corpora").add_subparsers(dest="action", required=True)
     b = data.add_parser("build", help="synthesise text, audio and manifests (resumable: rerun to continue)")
     b.add_argument("--out", type=Path, required=True, help="output folder (kept out of git)")
-    b.add_argument("--hours", type=_hours, default={"train": 1.0, "dev": 0.1, "test": 0.2},
+    b.add_argument("--hours", type=per_split(float), default={"train": 1.0, "dev": 0.1, "test": 0.2},
                    help="clean hours per split, e.g. train=100,dev=1,test=2 (test also gets noisy "
                         "and telephone copies)")
     b.add_argument("--sentences", type=int, default=120_000, help="template sentences in the text corpus")
@@ -56,24 +48,44 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--chunk-ms", default="", help="streaming chunk sizes, e.g. 320,640,960 (streaming recognizers)")
     e.add_argument("--limit", type=int, default=None, help="first N utterances of each manifest")
     e.add_argument("--out", type=Path, required=True, help="folder for results.json and results.md")
+    t = data.add_parser("timings", help="check synthesiser word timings against the audio's energy")
+    t.add_argument("--voices", default="piper:joe,espeak:en-us+f2?rate=150,festival:slt,festival:kal,festival:ked")
+    t.add_argument("--sentences", type=int, default=25, help="training sentences per voice")
     args = parser.parse_args(argv)
 
     if args.command == "eval":
         from asr.eval.harness import run
-        from asr.recognizer import available
+        from asr.recognizer import capabilities
 
-        if args.recognizer not in available():
-            print(f"error: unknown recognizer {args.recognizer!r}: choose one of {', '.join(available())}",
+        try:
+            streaming = capabilities(args.recognizer).streaming
+            chunks = [int(c) for c in args.chunk_ms.split(",") if c] or [None]
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if chunks != [None] and not streaming:
+            print(f"error: {args.recognizer} is an offline recognizer; --chunk-ms applies to streaming ones",
                   file=sys.stderr)
             return 2
-        chunks = [int(c) for c in args.chunk_ms.split(",") if c] or [None]
-        rows = run(args.recognizer, args.manifest, args.out, args.limit, chunks)
+        from asr.data.manifest import ManifestError
+
+        try:
+            run(args.recognizer, args.manifest, args.out, args.limit, chunks)
+        except ManifestError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         print((args.out / "results.md").read_text())
         return 0
 
     from asr.data.build import BuildConfig, build, corpus_stats, synthesis_speed
 
-    if args.action == "speed":
+    if args.action == "timings":
+        from asr.data.text import build_corpus
+        from asr.data.timing_check import timing_table
+
+        sentences = [x.spoken for x in build_corpus(300, seed=3, wordnet=False)["train"][: args.sentences]]
+        stats = timing_table(args.voices.split(","), sentences)
+    elif args.action == "speed":
         stats = synthesis_speed(args.families.split(","), args.utterances, args.workers)
     elif args.action == "build":
         stats = build(BuildConfig(out=args.out, hours=args.hours, seed=args.seed, sentences=args.sentences,

@@ -54,6 +54,14 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def capabilities(name: str) -> RecognizerCapabilities:
+    """What a registered recognizer can do, without loading it."""
+    available()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown recognizer {name!r}: choose one of {', '.join(available())}")
+    return _REGISTRY[name].capabilities
+
+
 def create_recognizer(name: str, **options) -> Recognizer:
     names = available()
     if name not in _REGISTRY:

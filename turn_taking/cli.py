@@ -12,15 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def _counts(text: str) -> dict[str, int]:
-    try:
-        counts = {k.strip(): int(v) for k, v in (part.split("=") for part in text.split(","))}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected split=count,... e.g. dev=200,test=1000, got {text!r}")
-    if set(counts) - {"train", "dev", "test"} or any(c < 0 for c in counts.values()):
-        raise argparse.ArgumentTypeError(f"splits are train, dev, test with counts ≥ 0; got {text!r}")
-    return counts
+from asr.data.text import per_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     b = data.add_parser("build", help="synthesise dialogues with hold/eot silences, backchannels and "
                                       "barge-ins (resumable: rerun to continue)")
     b.add_argument("--out", type=Path, required=True, help="output folder (kept out of git)")
-    b.add_argument("--dialogues", type=_counts, default={"dev": 20, "test": 100},
+    b.add_argument("--dialogues", type=per_split(int), default={"dev": 20, "test": 100},
                    help="dialogues per split, e.g. dev=200,test=1000")
     b.add_argument("--text", type=Path, default=None,
                    help="an asr text corpus folder (python -m asr data build's <out>/text) for caller "

@@ -31,6 +31,7 @@ from asr import augment
 from asr.audio import SAMPLE_RATE
 from asr.data import text as corpus_text
 from asr.data.catalogue import ESPEAK_TEST_BASES, ESPEAK_TRAIN_BASES, sample_voice, voice_family
+from asr.data.jsonl import complete_lines
 from asr.data.manifest import Utterance, WordTiming
 from asr.normalize import normalize
 from asr.voices import Speech, load_voice
@@ -135,16 +136,19 @@ def _manifest_names(split: str) -> list[str]:
 
 
 def _resume_point(out: Path, split: str) -> tuple[int, float]:
-    """(next index, clean seconds done) from the split's manifest."""
-    path = out / f"{split}.jsonl"
-    if not path.exists():
-        return 0, 0.0
-    last, seconds = -1, 0.0
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        last = max(last, int(row["id"].split("-")[1]))
-        seconds += row["duration"]
-    return last + 1, seconds
+    """(next index, clean seconds done). A killed build may have written an utterance to some of
+    the split's manifests and not the others; rows past the last index all of them hold are cut."""
+    def index(line: str) -> int:
+        return int(json.loads(line)["id"].split("-")[1])
+
+    manifests = {name: complete_lines(out / f"{name}.jsonl") for name in _manifest_names(split)}
+    next_index = min((index(lines[-1]) + 1 if lines else 0) for lines in manifests.values())
+    for name, lines in manifests.items():
+        kept = [line for line in lines if index(line) < next_index]
+        if len(kept) < len(lines):
+            (out / f"{name}.jsonl").write_text("".join(line + "\n" for line in kept))
+        manifests[name] = kept
+    return next_index, sum(json.loads(line)["duration"] for line in manifests[split])
 
 
 def text_corpus(cfg: BuildConfig) -> dict[str, list[corpus_text.Sentence]]:
@@ -202,11 +206,11 @@ def corpus_stats(out: Path) -> dict:
     for s in corpus_text.SPLITS:
         path = out / "text" / f"{s}.jsonl"
         if path.exists():
-            stats["text"][s] = sum(1 for _ in path.open())
+            stats["text"][s] = len(complete_lines(path))
     for path in sorted(out.glob("*.jsonl")):
         if path.name == "smollm2.jsonl":
             continue
-        rows = [json.loads(line) for line in path.open()]
+        rows = [json.loads(line) for line in complete_lines(path)]
         hours = lambda key: {k: round(v / 3600, 3) for k, v in _sum_by(rows, key).items()}  # noqa: E731
         stats["manifests"][path.stem] = {
             "utterances": len(rows), "hours": round(sum(r["duration"] for r in rows) / 3600, 3),
@@ -237,7 +241,7 @@ def _synth_seconds(job: tuple[str, str]) -> float:
 def synthesis_speed(families: list[str], n: int = 200, workers: int = 2, seed: int = 0) -> dict:
     """Audio seconds synthesised per wall second by the training voices of ``families``."""
     rng = random.Random(seed)
-    sentences = [s for s in corpus_text.build_corpus(2000, seed, wordnet=False)["train"]]
+    sentences = corpus_text.build_corpus(2000, seed, wordnet=False)["train"]
     jobs = []
     while len(jobs) < n:
         voice = sample_voice("train", rng)

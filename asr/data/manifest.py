@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from asr.augment import Augmentation
+from asr.data.jsonl import read_models
 
 
 class WordTiming(BaseModel):
@@ -36,17 +37,7 @@ class ManifestError(ValueError):
 
 def read_manifest(path: str | Path) -> list[Utterance]:
     """All utterances of a manifest; ``audio`` is made absolute."""
-    path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"manifest {path} not found: build one with `python -m asr data build`")
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            u = Utterance.model_validate_json(line)
-        except ValidationError as e:
-            raise ManifestError(f"{path}:{n}: not an utterance: {e.errors()[0]['loc']} {e.errors()[0]['msg']}") from None
-        u.audio = str((path.parent / u.audio).resolve())
-        out.append(u)
-    return out
+    rows = read_models(path, Utterance, ManifestError, "build one with `python -m asr data build`")
+    for u in rows:
+        u.audio = str((Path(path).parent / u.audio).resolve())
+    return rows

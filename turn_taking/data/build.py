@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asr.data import text as corpus_text
+from asr.data.jsonl import complete_lines
 from turn_taking.data.dialogues import build_dialogue, write_dialogue
 from turn_taking.data.labels import Dialogue
 
@@ -44,7 +45,7 @@ def build(out: Path, counts: dict[str, int], seed: int = 0, workers: int = 2,
     with get_context("fork").Pool(workers, initializer=_init, initargs=(out, seed, sentences)) as pool:
         for split, n in counts.items():
             path = out / f"{split}.jsonl"
-            done = sum(1 for _ in path.open()) if path.exists() else 0
+            done = len(complete_lines(path))
             if done >= n:
                 continue
             with path.open("a") as f:
@@ -64,7 +65,7 @@ def build(out: Path, counts: dict[str, int], seed: int = 0, workers: int = 2,
 def dialogue_stats(out: Path) -> dict:
     stats = {}
     for path in sorted(out.glob("*.jsonl")):
-        ds = [Dialogue.model_validate_json(line) for line in path.open()]
+        ds = [Dialogue.model_validate_json(line) for line in complete_lines(path)]
         stats[path.stem] = {
             "dialogues": len(ds), "hours": round(sum(d.duration for d in ds) / 3600, 2),
             "caller_voices": len({d.caller_voice for d in ds}),

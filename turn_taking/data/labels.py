@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
+
+from asr.data.jsonl import read_models
 
 SCHEMA_VERSION = 1
 MIN_SILENCE_S = 0.1
@@ -75,15 +77,7 @@ class LabelError(ValueError):
 
 def read_dialogues(path: str | Path) -> list[Dialogue]:
     """Dialogues of a labels file (``<split>.jsonl``), ``audio`` made absolute."""
-    path = Path(path)
-    if not path.exists():
-        raise LabelError(f"{path} not found: build dialogues with `python -m turn_taking data build`")
-    out = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            d = Dialogue.model_validate_json(line)
-        except ValidationError as e:
-            raise LabelError(f"{path}:{n}: not a dialogue: {e.errors()[0]['loc']} {e.errors()[0]['msg']}") from None
-        d.audio = str((path.parent / d.audio).resolve())
-        out.append(d)
-    return out
+    dialogues = read_models(path, Dialogue, LabelError, "build dialogues with `python -m turn_taking data build`")
+    for d in dialogues:
+        d.audio = str((Path(path).parent / d.audio).resolve())
+    return dialogues
