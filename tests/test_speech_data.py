@@ -155,3 +155,21 @@ def test_eval_harness_scores_a_manifest(tiny_corpus, tmp_path):
         total = c if total is None else total + c
     assert row["wer"] == round(total.wer, 4)
     assert markdown_table(rows).count("\n") == 3
+
+
+def test_resume_cuts_what_a_killed_build_half_wrote(tiny_corpus, tmp_path):
+    import shutil
+
+    from asr.data.build import _resume_point
+
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_corpus, out, ignore=shutil.ignore_patterns("audio"))
+    clean = (out / "test.jsonl").read_text().splitlines()
+    noisy = (out / "test-noisy.jsonl").read_text().splitlines()
+    (out / "test-noisy.jsonl").write_text("\n".join(noisy[:-1]) + "\n")  # killed before the last copy
+    (out / "test-telephone.jsonl").write_text((out / "test-telephone.jsonl").read_text() + '{"id": "te')
+    index, _ = _resume_point(out, "test")
+    assert index == int(json.loads(clean[-1])["id"].split("-")[1])  # the last clean one is redone
+    for name in ("test", "test-noisy", "test-telephone"):
+        rows = read_manifest(out / f"{name}.jsonl")
+        assert len(rows) == len(clean) - 1 and (out / f"{name}.jsonl").read_text().endswith("}\n")
