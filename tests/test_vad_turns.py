@@ -33,7 +33,9 @@ def silero():
 def test_vad_marks_true_speech_onsets_and_pauses(silero):
     voice = load_voice("espeak:en-us+f2?rate=150")
     a = trim_silence(voice.synthesize("Hello, I need help with my order.").audio)
-    b = trim_silence(voice.synthesize("It has not arrived yet.").audio)
+    # a plosive onset: espeak adds random jitter, and a weak vowel onset ("It has …") fell below
+    # Silero's threshold for its first 200 ms in about one synthesis in five
+    b = trim_silence(voice.synthesize("Please check it again today.").audio)
     sil = lambda s: np.zeros(int(s * 16000), np.float32)  # noqa: E731
     audio = np.concatenate([sil(1.0), a, sil(1.2), b, sil(1.0)])
     truth = [(1.0, 1.0 + len(a) / 16000), (2.2 + len(a) / 16000, 2.2 + (len(a) + len(b)) / 16000)]
