@@ -8,6 +8,10 @@ Examples::
     python -m asr data speed --families piper,espeak
     python -m asr data timings --sentences 25
     python -m asr eval --manifest data/asr/test.jsonl --recognizer faster-whisper --out runs/eval
+    python -m asr eval --manifest data/asr/test.jsonl --recognizer whisper-local-agreement \
+        --chunk-ms 640,960 --limit 150 --concurrency --out runs/eval-la
+    python -m asr bench-memory --minutes 30 --chunk-ms 640 --out runs/bench-memory
+    python -m asr transcribe call.wav --recognizer whisper-local-agreement --chunk-ms 640 --json
 """
 
 from __future__ import annotations
@@ -47,12 +51,44 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--recognizer", default="faster-whisper", help="a registered recognizer name")
     e.add_argument("--chunk-ms", default="", help="streaming chunk sizes, e.g. 320,640,960 (streaming recognizers)")
     e.add_argument("--limit", type=int, default=None, help="first N utterances of each manifest")
+    e.add_argument("--concurrency", action="store_true",
+                   help="also find how many live streams keep up on this machine (streaming only, ~20 s per try)")
     e.add_argument("--out", type=Path, required=True, help="folder for results.json and results.md")
+    tr = sub.add_parser("transcribe", help="transcribe one audio file, showing partials live, ending with "
+                                           "the text (or JSON with --json)")
+    tr.add_argument("audio", type=Path, help="any file libsndfile reads (WAV, FLAC, OGG); resampled to 16 kHz mono")
+    tr.add_argument("--recognizer", default="whisper-local-agreement", help="a registered recognizer name")
+    tr.add_argument("--chunk-ms", type=int, default=None, help="streaming chunk size (streaming recognizers)")
+    tr.add_argument("--realtime", action="store_true", help="feed the audio at real-time pace, as a live call")
+    tr.add_argument("--json", action="store_true",
+                    help="print JSON: text, words with audio and emission times, sentence-end events")
+    tr.add_argument("--quiet", action="store_true", help="no live display on stderr")
+    bm = sub.add_parser("bench-memory", help="memory of the streaming encoder over a long stream of real speech")
+    bm.add_argument("--manifest", type=Path, default=Path("data/asr/test.jsonl"), help="speech to loop")
+    bm.add_argument("--minutes", type=float, default=30.0)
+    bm.add_argument("--chunk-ms", type=int, default=640)
+    bm.add_argument("--left-chunks", type=int, default=4)
+    bm.add_argument("--out", type=Path, default=Path("runs/bench-memory"), help="memory.json and memory.png")
     t = data.add_parser("timings", help="check synthesiser word timings against the audio's energy")
     t.add_argument("--voices", default="piper:joe,espeak:en-us+f2?rate=150,festival:slt,festival:kal,festival:ked")
     t.add_argument("--sentences", type=int, default=25, help="training sentences per voice")
     args = parser.parse_args(argv)
 
+    if args.command == "transcribe":
+        from asr.audio import AudioError
+        from asr.transcribe import main as transcribe
+
+        try:
+            return transcribe(args)
+        except (AudioError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if args.command == "bench-memory":
+        from asr.eval.memory import run as bench_memory
+
+        result = bench_memory(args.manifest, args.minutes, args.chunk_ms, args.left_chunks, args.out)
+        print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
+        return 0
     if args.command == "eval":
         from asr.eval.harness import run
         from asr.recognizer import capabilities
@@ -70,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         from asr.data.manifest import ManifestError
 
         try:
-            run(args.recognizer, args.manifest, args.out, args.limit, chunks)
+            run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency)
         except ManifestError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from asr.events import Transcript
+from asr.audio import SAMPLE_RATE, AudioError
+from asr.events import Final, StreamEvent, Transcript
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,46 @@ class Recognizer:
     def warmup(self):
         """Run once on silence so the first real request does not pay one-off costs."""
         self.transcribe(np.zeros(16000, np.float32))
+
+
+class RecognizerStream:
+    """One audio stream through a streaming recognizer. State is bounded however long it runs."""
+
+    def push(self, pcm: np.ndarray) -> list[StreamEvent]:
+        """Feed the next mono float32 16 kHz samples (any length); returns what they produced."""
+        pcm = np.asarray(pcm)
+        if pcm.ndim != 1 or pcm.dtype != np.float32:
+            raise AudioError(f"stream.push takes 1-D float32 16 kHz samples, got {pcm.dtype} {pcm.shape}: "
+                             "convert with asr.audio.to_mono_float32 and resample")
+        if not np.all(np.isfinite(pcm)):
+            raise AudioError("audio contains NaN or infinite samples")
+        return self._push(pcm) if len(pcm) else []
+
+    def finish(self) -> list[StreamEvent]:
+        """The stream has ended: commit everything still pending."""
+        raise NotImplementedError
+
+    def _push(self, pcm: np.ndarray) -> list[StreamEvent]:
+        raise NotImplementedError
+
+
+class StreamingRecognizer(Recognizer):
+    """A recognizer that decodes every ``chunk_ms`` of audio as it arrives."""
+
+    capabilities = RecognizerCapabilities(streaming=True, interim_results=True, word_timestamps=True)
+    chunk_ms: int = 640
+
+    def stream(self) -> RecognizerStream:
+        raise NotImplementedError
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """The committed words of one stream over the clip, fed ``chunk_ms`` at a time."""
+        stream, events = self.stream(), []
+        step = SAMPLE_RATE * self.chunk_ms // 1000
+        for i in range(0, len(audio), step):
+            events += stream.push(audio[i:i + step])
+        words = [w for e in events + stream.finish() if isinstance(e, Final) for w in e.words]
+        return Transcript(" ".join(w.text for w in words), words)
 
 
 _REGISTRY: dict[str, Callable[..., Recognizer]] = {}

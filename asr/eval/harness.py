@@ -1,10 +1,13 @@
-"""``python -m asr eval``: one recognizer over one manifest → WER, emission latency, RTF, RSS.
+"""``python -m asr eval``: one recognizer over manifests → WER, emission latency, RTF, RSS.
 
-Emission latency is measured per reference word: the stream time at which the recognizer
-produced the word minus the word's true end (manifest timings). An offline recognizer produces
-every word once the whole clip has arrived and been decoded, so its latency is
-``duration + decode time − word end``; streaming recognizers report each word's own emission
-time. Matching hypothesis words to reference words uses the normalised alignment's matches.
+Streaming recognizers are fed each clip ``chunk_ms`` at a time as if live: a push starts
+when its chunk has fully arrived and the previous push has finished, so a recognizer slower
+than real time falls behind and its latency shows it. A word's emission time is the moment
+the push that committed it finished; its latency is that time minus the word's true end
+(manifest timings). An offline recognizer emits every word once the whole clip has arrived
+and been decoded (``duration + decode time``). Latency counts the reference words the
+hypothesis got right: both sides are normalised word by word and aligned. Sentence-end
+latency is the emission time of the last sentence-end mark minus the end of the last word.
 """
 
 from __future__ import annotations
@@ -18,10 +21,73 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from asr.audio import load_audio
-from asr.data.manifest import Utterance, read_manifest
-from asr.eval.wer import ErrorCounts, word_errors
-from asr.recognizer import create_recognizer
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.data.manifest import Utterance, WordTiming, read_manifest
+from asr.eval.wer import ErrorCounts, alignment, word_errors
+from asr.events import Final, SentenceEnd, Word, ends_sentence
+from asr.normalize import normalize
+from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer
+
+
+@dataclass
+class Decoded:
+    """One clip's result: committed words (``emitted_s`` on the simulated live clock)."""
+
+    words: list[Word]
+    sentence_ends: list[SentenceEnd]
+    compute_s: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+def decode_live(rec: StreamingRecognizer, audio: np.ndarray, chunk_ms: int) -> Decoded:
+    """Stream a clip through ``rec`` in real-time order, ``chunk_ms`` per push, then finish."""
+    stream, step = rec.stream(), SAMPLE_RATE * chunk_ms // 1000
+    clock = compute = 0.0
+    words, ends = [], []
+    for i in range(0, len(audio) + step, step):  # the last step finishes the stream
+        arrived = min(i + step, len(audio)) / SAMPLE_RATE
+        started = time.perf_counter()
+        events = stream.push(audio[i:i + step]) if i < len(audio) else stream.finish()
+        elapsed = time.perf_counter() - started
+        compute += elapsed
+        clock = max(clock, arrived) + elapsed
+        for e in events:
+            if isinstance(e, Final):
+                for w in e.words:
+                    w.emitted_s = clock
+                words += e.words
+            elif isinstance(e, SentenceEnd):
+                ends.append(SentenceEnd(e.mark, e.time_s, clock))
+    return Decoded(words, ends, compute)
+
+
+def decode_offline(rec: Recognizer, audio: np.ndarray) -> Decoded:
+    started = time.perf_counter()
+    t = rec.transcribe(audio)
+    elapsed = time.perf_counter() - started
+    done = len(audio) / SAMPLE_RATE + elapsed
+    for w in t.words:
+        w.emitted_s = done
+    text = t.text.strip()
+    ends = [SentenceEnd(text[-1], t.words[-1].end_s if t.words else len(audio) / SAMPLE_RATE, done)
+            ] if ends_sentence(text) else []
+    return Decoded(t.words, ends, elapsed)
+
+
+def word_latencies(reference: list[WordTiming], hypothesis: list[Word]) -> list[float]:
+    """Emission time − true end, for each reference word the hypothesis matched."""
+    ref = [(tok, w.end) for w in reference for tok in normalize(w.word).split()]
+    hyp = [(tok, w.emitted_s) for w in hypothesis for tok in normalize(w.text).split()]
+    pairs = alignment([t for t, _ in ref], [t for t, _ in hyp])
+    return [hyp[j][1] - ref[i][1] for i, j in pairs
+            if i is not None and j is not None and ref[i][0] == hyp[j][0]]
+
+
+def _percentiles(values: list[float], *qs: int) -> list[int | None]:
+    return [round(float(np.percentile(values, q)) * 1000) if values else None for q in qs]
 
 
 @dataclass
@@ -29,60 +95,95 @@ class EvalResult:
     recognizer: str
     manifest: str
     chunk_ms: int | None
-    utterances: int
-    audio_s: float
-    errors: ErrorCounts
-    compute_s: float
+    utterances: int = 0
+    audio_s: float = 0.0
+    errors: ErrorCounts = field(default_factory=ErrorCounts)
+    compute_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list, repr=False)
+    sentence_end_latencies_s: list[float] = field(default_factory=list, repr=False)
     peak_rss_mb: float = 0.0
+    realtime_streams: int | None = None
+    realtime_lag_p95_ms: dict[int, int] | None = None  # streams → p95 chunk lag (ms)
+    per_utterance: list[dict] = field(default_factory=list, repr=False)
+
+    def add(self, u: Utterance, d: Decoded):
+        self.utterances += 1
+        self.audio_s += u.duration
+        self.compute_s += d.compute_s
+        errors = word_errors(u.spoken, d.text)
+        self.errors = self.errors + errors
+        self.per_utterance.append({"id": u.id, "voice": u.voice, "reference": u.text, "hypothesis": d.text,
+                                   **asdict(errors)})
+        self.latencies_s += word_latencies(u.words, d.words)
+        if d.sentence_ends and u.words:
+            self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
 
     def summary(self) -> dict:
-        lat = np.array(self.latencies_s) if self.latencies_s else np.zeros(1)
+        lat = self.latencies_s
+        p50, p95 = _percentiles(lat, 50, 95)
+        s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
         return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms,
                 "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
-                "wer": round(self.errors.wer, 4), **{k: v for k, v in asdict(self.errors).items()},
-                "rtf": round(self.compute_s / self.audio_s, 4),
-                "latency_mean_ms": round(float(lat.mean()) * 1000), "latency_p50_ms": round(float(np.median(lat)) * 1000),
-                "latency_p95_ms": round(float(np.percentile(lat, 95)) * 1000),
-                "peak_rss_mb": round(self.peak_rss_mb)}
+                "wer": round(self.errors.wer, 4), **asdict(self.errors),
+                "rtf": round(self.compute_s / max(self.audio_s, 1e-9), 4),
+                "latency_mean_ms": round(float(np.mean(lat)) * 1000) if lat else None,
+                "latency_p50_ms": p50, "latency_p95_ms": p95, "latency_words": len(lat),
+                "sentence_end_p50_ms": s50, "sentence_end_p90_ms": s90,
+                "sentence_end_found": round(len(self.sentence_end_latencies_s) / max(1, self.utterances), 3),
+                "realtime_streams": self.realtime_streams,
+                "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
 
 
-def evaluate(recognizer: str, manifest: Path, limit: int | None = None, chunk_ms: int | None = None,
-             **options) -> EvalResult:
+def evaluate(recognizer: str | Recognizer, manifest: Path, limit: int | None = None, chunk_ms: int | None = None,
+             concurrency: bool = False, **options) -> EvalResult:
+    """Score one recognizer (a registered name, or an instance) on the first ``limit`` utterances."""
     utterances = read_manifest(manifest)[:limit]
-    rec = create_recognizer(recognizer, **({"chunk_ms": chunk_ms} if chunk_ms else {}), **options)
+    rec = recognizer if isinstance(recognizer, Recognizer) else \
+        create_recognizer(recognizer, **({"chunk_ms": chunk_ms} if chunk_ms else {}), **options)
     rec.warmup()
-    result = EvalResult(recognizer, str(manifest), chunk_ms, len(utterances), 0.0, ErrorCounts(), 0.0)
-    for u in tqdm(utterances, desc=f"{recognizer} on {Path(manifest).stem}", unit="utt"):
+    result = EvalResult(rec.name, str(manifest), chunk_ms)
+    for u in tqdm(utterances, desc=f"{rec.name}@{chunk_ms or 'offline'} on {Path(manifest).stem}", unit="utt"):
         audio = load_audio(u.audio)
-        started = time.perf_counter()
-        transcript = rec.transcribe(audio)
-        elapsed = time.perf_counter() - started
-        result.audio_s += u.duration
-        result.compute_s += elapsed
-        result.errors = result.errors + word_errors(u.spoken, transcript.text)
-        result.latencies_s += _offline_latencies(u, elapsed)
+        result.add(u, decode_live(rec, audio, chunk_ms) if chunk_ms else decode_offline(rec, audio))
+    if concurrency and chunk_ms:
+        from asr.eval.concurrency import realtime_streams
+
+        audio = np.concatenate([load_audio(u.audio) for u in utterances[:12]])[: 20 * SAMPLE_RATE]
+        found = realtime_streams(rec, audio, chunk_ms)
+        result.realtime_streams, result.realtime_lag_p95_ms = found["streams"], found["lag_p95_ms"]
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
-def _offline_latencies(u: Utterance, decode_s: float) -> list[float]:
-    return [u.duration + decode_s - w.end for w in u.words]
-
-
 def markdown_table(rows: list[dict]) -> str:
-    head = "| recognizer | manifest | chunk | utts | WER % | RTF | latency p50 / p95 ms | peak RSS MB |"
-    lines = [head, "|" + "---|" * 8]
+    def ms(a, b):
+        return f"{a} / {b}" if a is not None else "–"
+
+    head = ("| recognizer | manifest | chunk ms | utts | WER % | RTF | word latency p50 / p95 ms | "
+            "sentence end p50 / p90 ms | real-time streams | peak RSS MB |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem} | {r['chunk_ms'] or 'offline'} | "
                      f"{r['utterances']} | {100 * r['wer']:.2f} | {r['rtf']:.3f} | "
-                     f"{r['latency_p50_ms']} / {r['latency_p95_ms']} | {r['peak_rss_mb']} |")
+                     f"{ms(r['latency_p50_ms'], r['latency_p95_ms'])} | "
+                     f"{ms(r['sentence_end_p50_ms'], r['sentence_end_p90_ms'])} | "
+                     f"{r['realtime_streams'] if r['realtime_streams'] is not None else '–'} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
 
-def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None]) -> list[dict]:
+def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None],
+        concurrency: bool = False) -> list[dict]:
+    """Every manifest × chunk size; writes results.json and results.md (rewritten after each row)
+    and each run's per-utterance hypotheses and errors (``<manifest>-<chunk>.utterances.jsonl``)."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = [evaluate(recognizer, m, limit, c).summary() for m in manifests for c in chunks]
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
-    (out / "results.md").write_text(markdown_table(rows))
+    rows = []
+    for c in chunks:
+        rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}))
+        for m in manifests:
+            result = evaluate(rec, m, limit, c, concurrency)
+            rows.append(result.summary())
+            with open(out / f"{Path(m).stem}-{c or 'offline'}.utterances.jsonl", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in result.per_utterance)
+            (out / "results.json").write_text(json.dumps(rows, indent=2))
+            (out / "results.md").write_text(markdown_table(rows))
     return rows

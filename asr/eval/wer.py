@@ -27,24 +27,36 @@ class ErrorCounts:
                            self.insertions + other.insertions, self.reference_words + other.reference_words)
 
 
+def alignment(ref: list[str], hyp: list[str]) -> list[tuple[int | None, int | None]]:
+    """Minimum-edit alignment as (ref index, hyp index) pairs; None marks an insertion
+    (no ref word) or a deletion (no hyp word). Ties prefer substitutions, then deletions."""
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if i == 0 or j == 0:
+                cost[i][j] = i + j
+                continue
+            cost[i][j] = min(cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]), cost[i - 1][j] + 1, cost[i][j - 1] + 1)
+    pairs, i, j = [], n, m
+    while i or j:
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            i, j = i - 1, j - 1
+            pairs.append((i, j))
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            i -= 1
+            pairs.append((i, None))
+        else:
+            j -= 1
+            pairs.append((None, j))
+    return pairs[::-1]
+
+
 def align_counts(ref: list[str], hyp: list[str]) -> ErrorCounts:
-    """Levenshtein alignment of word lists; ties prefer substitutions, then deletions."""
-    # cost[j] = (total, subs, dels, ins) for ref[:i] vs hyp[:j]
-    prev = [(j, 0, 0, j) for j in range(len(hyp) + 1)]
-    for i in range(1, len(ref) + 1):
-        cur = [(i, 0, i, 0)]
-        for j in range(1, len(hyp) + 1):
-            same = ref[i - 1] == hyp[j - 1]
-            d = prev[j - 1]
-            diag = (d[0] + (not same), d[1] + (not same), d[2], d[3])
-            up = prev[j]
-            dele = (up[0] + 1, up[1], up[2] + 1, up[3])
-            left = cur[j - 1]
-            ins = (left[0] + 1, left[1], left[2], left[3] + 1)
-            cur.append(min(diag, dele, ins, key=lambda c: c[0]))
-        prev = cur
-    total, s, d, n = prev[-1]
-    return ErrorCounts(s, d, n, len(ref))
+    pairs = alignment(ref, hyp)
+    subs = sum(1 for i, j in pairs if i is not None and j is not None and ref[i] != hyp[j])
+    dels = sum(1 for _, j in pairs if j is None)
+    return ErrorCounts(subs, dels, sum(1 for i, _ in pairs if i is None), len(ref))
 
 
 def word_errors(reference: str, hypothesis: str) -> ErrorCounts:

@@ -31,9 +31,14 @@ class FasterWhisperRecognizer(Recognizer):
                                    compute_type=compute_type, cpu_threads=cpu_threads)
         self._beam_size, self._word_timestamps = beam_size, word_timestamps
 
-    def transcribe(self, audio: np.ndarray) -> Transcript:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcript:
+        """``prompt``: earlier text of the same stream, given to Whisper as context."""
+        seconds = min(30.0, len(audio) / 16000)
         segments, _ = self._model.transcribe(
-            audio, language="en", beam_size=self._beam_size, word_timestamps=self._word_timestamps,
+            audio, language="en", initial_prompt=prompt or None,
+            # repetition guard: speech is < 8 tokens a second; a looping decode ("0, 0, 0, …")
+            # would otherwise run to 224 tokens and take seconds
+            max_new_tokens=int(8 * seconds) + 8, beam_size=self._beam_size, word_timestamps=self._word_timestamps,
             temperature=0.0,  # no sampled fallback: the same audio always gives the same text
             condition_on_previous_text=False, vad_filter=False, without_timestamps=not self._word_timestamps)
         texts, words = [], []

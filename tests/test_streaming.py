@@ -1,0 +1,183 @@
+"""Streaming recognition: the stream interface, the live-clock harness, LocalAgreement-2 on the
+real bundled Whisper, ``python -m asr transcribe`` and the flat-memory benchmark."""
+
+import json
+import random
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import SAMPLE_RATE, AudioError
+from asr.data.manifest import WordTiming
+from asr.eval.harness import decode_live, word_latencies
+from asr.eval.wer import align_counts, alignment
+from asr.events import Final, Partial, SentenceEnd, Word
+from asr.recognizer import RecognizerStream, StreamingRecognizer
+
+
+def test_alignment_pairs_cover_both_sides_in_order():
+    rng = random.Random(1)
+    for _ in range(200):
+        ref = [rng.choice("abc") for _ in range(rng.randint(0, 7))]
+        hyp = [rng.choice("abcd") for _ in range(rng.randint(0, 7))]
+        pairs = alignment(ref, hyp)
+        assert [i for i, _ in pairs if i is not None] == list(range(len(ref)))
+        assert [j for _, j in pairs if j is not None] == list(range(len(hyp)))
+        c = align_counts(ref, hyp)
+        assert c.errors == sum(i is None or j is None or ref[i] != hyp[j] for i, j in pairs)
+
+
+def test_word_latency_counts_matched_words_only():
+    ref = [WordTiming(word=w, start=s, end=e) for w, s, e in [("call", 0, .4), ("me", .4, .6), ("at", .6, .8),
+                                                                 ("nine", .8, 1.2)]]
+    hyp = [Word("Call", 0, .4, 1.0), ("me"), Word("on", .6, .8, 1.5), Word("9.", .8, 1.2, 2.0)]
+    hyp[1] = Word("me", .4, .6, 1.0)
+    # "at" ≠ "on" is skipped; "9." normalises to "9" like "nine"
+    assert word_latencies(ref, hyp) == pytest.approx([0.6, 0.4, 0.8])
+
+
+class Oracle(StreamingRecognizer):
+    """Commits each scripted word once its end has arrived, spending ``cost_s`` per push.
+    A test double for the harness's live clock, not a recognizer."""
+
+    name = "oracle"
+
+    def __init__(self, words, chunk_ms, cost_s):
+        self.words, self.chunk_ms, self.cost_s = words, chunk_ms, cost_s
+
+    def stream(self):
+        rec = self
+
+        class S(RecognizerStream):
+            received, done = 0, 0
+
+            def _push(self, pcm):
+                time.sleep(rec.cost_s)
+                self.received += len(pcm)
+                return self._commit(self.received / SAMPLE_RATE)
+
+            def _commit(self, now):
+                new = [w for w in rec.words[self.done:] if w.end_s <= now]
+                self.done += len(new)
+                return [Final([Word(w.text, w.start_s, w.end_s, now) for w in new])] if new else []
+
+            def finish(self):
+                return self._commit(float("inf"))
+
+        return S()
+
+
+def test_live_clock_adds_compute_and_falls_behind_when_slow():
+    words = [Word("one", 0.1, 0.5), Word("two", 0.6, 1.1), Word("three", 1.2, 1.9)]
+    audio = np.zeros(2 * SAMPLE_RATE, np.float32)
+    fast = decode_live(Oracle(words, 500, 0.0), audio, 500)
+    assert [w.emitted_s for w in fast.words] == pytest.approx([0.5, 1.5, 2.0], abs=0.01)
+    # 0.3 s per 0.5 s chunk keeps up: each word is late by one push
+    ok = decode_live(Oracle(words, 500, 0.3), audio, 500)
+    assert [w.emitted_s for w in ok.words] == pytest.approx([0.8, 1.8, 2.3], abs=0.05)
+    # 0.8 s per 0.5 s chunk falls further behind with every push
+    slow = decode_live(Oracle(words, 500, 0.8), audio, 500)
+    assert [w.emitted_s for w in slow.words] == pytest.approx([1.3, 2.9, 3.7], abs=0.1)
+    assert slow.compute_s == pytest.approx(4 * 0.8, abs=0.1)
+
+
+def test_stream_push_rejects_unusable_audio():
+    s = Oracle([], 500, 0.0).stream()
+    with pytest.raises(AudioError, match="float32"):
+        s.push(np.zeros(320, np.int16))
+    with pytest.raises(AudioError, match="float32"):
+        s.push(np.zeros((320, 2), np.float32))
+    with pytest.raises(AudioError, match="NaN"):
+        s.push(np.full(320, np.nan, np.float32))
+    assert s.push(np.zeros(0, np.float32)) == []
+
+
+# ---------------------------------------------------------------- the real bundled Whisper
+
+
+@pytest.fixture(scope="module")
+def speech():
+    from asr.voices import load_voice
+
+    voice = load_voice("piper:joe")
+    lines = ["I would like to change my delivery address.", "Can you send it to my office instead?",
+             "My order number is four five six seven.", "Thank you, that is all for today."]
+    return [voice.synthesize(t).audio for t in lines], lines
+
+
+@pytest.fixture(scope="module")
+def local_agreement():
+    from asr.recognizer import create_recognizer
+
+    return create_recognizer("whisper-local-agreement", chunk_ms=640)
+
+
+@pytest.mark.models
+def test_local_agreement_commits_in_order_with_sentence_ends(local_agreement, speech):
+    from asr.eval.wer import word_errors
+
+    clips, lines = speech
+    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    audio = np.concatenate([clips[0], gap, clips[1], gap])
+    stream, step, events = local_agreement.stream(), SAMPLE_RATE * 640 // 1000, []
+    for i in range(0, len(audio), step):
+        events += stream.push(audio[i:i + step])
+    events += stream.finish()
+    words = [w for e in events if isinstance(e, Final) for w in e.words]
+    assert word_errors(" ".join(lines[:2]), " ".join(w.text for w in words)).wer < 0.15
+    emitted = [w.emitted_s for w in words]
+    assert emitted == sorted(emitted)
+    assert all(w.start_s < w.emitted_s for w in words)  # nothing is committed before it is heard
+    assert any(isinstance(e, Partial) for e in events)
+    ends = [e for e in events if isinstance(e, SentenceEnd)]
+    assert [e.mark for e in ends] == [".", "?"]
+    first_end = len(clips[0]) / SAMPLE_RATE
+    assert abs(ends[0].time_s - first_end) < 0.5 and ends[0].emitted_s >= ends[0].time_s
+
+
+@pytest.mark.models
+def test_local_agreement_buffer_stays_bounded_on_a_long_stream(local_agreement, speech):
+    clips, _ = speech
+    audio = np.concatenate([c for _ in range(3) for c in clips])  # ≈ 30 s
+    stream, step, longest, words = local_agreement.stream(), SAMPLE_RATE * 960 // 1000, 0, 0
+    for i in range(0, len(audio), step):
+        words += sum(len(e.words) for e in stream.push(audio[i:i + step]) if isinstance(e, Final))
+        longest = max(longest, len(stream.buffer))
+    assert longest / SAMPLE_RATE <= local_agreement.trim_s + 1.0
+    assert words > 45  # it kept committing after the buffer was cut
+
+
+@pytest.mark.models
+def test_transcribe_cli_prints_json(speech, tmp_path, capsys):
+    from asr.cli import main
+
+    clips, lines = speech
+    wav = tmp_path / "call.wav"
+    sf.write(wav, (clips[2] * 32767).astype(np.int16), SAMPLE_RATE)  # int16 WAV: converted on load
+    assert main(["transcribe", str(wav), "--chunk-ms", "960", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["recognizer"] == "whisper-local-agreement" and out["chunk_ms"] == 960
+    assert "4567" in out["text"].replace(" ", "").replace(",", "")
+    assert all({"text", "start_s", "end_s", "emitted_s"} <= set(w) for w in out["words"])
+    assert out["sentence_ends"] and out["sentence_ends"][-1]["mark"] == "."
+    assert main(["transcribe", str(wav), "--recognizer", "faster-whisper", "--chunk-ms", "640"]) == 2
+    assert main(["transcribe", str(tmp_path / "missing.wav")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_memory_benchmark_cache_stops_growing():
+    import torch
+
+    from asr.eval.memory import memory_over_stream
+    from asr.models.whisper.model import AudioEncoder, ModelDimensions
+
+    torch.manual_seed(0)
+    dims = ModelDimensions(n_audio_ctx=100, n_audio_state=32, n_audio_head=2, n_audio_layer=2)
+    clip = np.random.default_rng(0).standard_normal(3 * SAMPLE_RATE).astype(np.float32) * 0.1
+    r = memory_over_stream([clip], minutes=3, chunk_ms=320, left_chunks=2, encoder=AudioEncoder(dims).eval())
+    bound = 2 * dims.n_audio_layer * 2 * 16 * dims.n_audio_state  # k and v, 2 left chunks of 16 frames
+    assert [s["kv_cache_floats"] for s in r["samples"]] == [bound] * 3
+    assert r["encoder_frames"] >= 3 * 60 * 50 - 2 * 16 * 2  # all but the unflushed look-ahead tail
+    assert max(s["mel_buffer_frames"] for s in r["samples"]) < 2 * 3 * 16 + 4
