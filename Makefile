@@ -5,8 +5,9 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.bootstrapped
 OUT     ?= runs/demo
 
-# Debian packages: festival voices (held-out test voice slt) and WordNet's example sentences.
-SYSPKGS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base
+# Debian packages: festival voices (held-out test voice slt), WordNet's example sentences, and
+# the mosquitto MQTT broker the integration tests start on loopback.
+SYSPKGS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base mosquitto
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv sysdeps data dialogues clean
