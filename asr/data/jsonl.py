@@ -24,15 +24,19 @@ def complete_lines(path: Path) -> list[str]:
 
 def read_models(path: str | Path, model: type[M], error: type[ValueError], hint: str) -> list[M]:
     """Every line of ``path`` validated as ``model``; ``error`` names the file and line, or says
-    how to make the file (``hint``) when it is missing."""
+    how to make the file (``hint``) when it is missing. A record's ``audio`` path, stored
+    relative to the file's folder, is made absolute."""
     path = Path(path)
     if not path.exists():
         raise error(f"{path} not found: {hint}")
     out = []
     for n, line in enumerate(complete_lines(path), 1):
         try:
-            out.append(model.model_validate_json(line))
+            record = model.model_validate_json(line)
         except ValidationError as e:
             first = e.errors()[0]
             raise error(f"{path}:{n}: not a {model.__name__}: {first['loc']} {first['msg']}") from None
+        if isinstance(getattr(record, "audio", None), str):
+            record.audio = str((path.parent / record.audio).resolve())
+        out.append(record)
     return out

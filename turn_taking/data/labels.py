@@ -77,7 +77,4 @@ class LabelError(ValueError):
 
 def read_dialogues(path: str | Path) -> list[Dialogue]:
     """Dialogues of a labels file (``<split>.jsonl``), ``audio`` made absolute."""
-    dialogues = read_models(path, Dialogue, LabelError, "build dialogues with `python -m turn_taking data build`")
-    for d in dialogues:
-        d.audio = str((Path(path).parent / d.audio).resolve())
-    return dialogues
+    return read_models(path, Dialogue, LabelError, "build dialogues with `python -m turn_taking data build`")
