@@ -11,7 +11,8 @@ with VAD segmentation). Both transcribe whole clips for evaluation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+import time
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -71,12 +72,30 @@ class StreamingRecognizer(Recognizer):
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """The committed words of one stream over the clip, fed ``chunk_ms`` at a time."""
-        stream, events = self.stream(), []
-        step = SAMPLE_RATE * self.chunk_ms // 1000
-        for i in range(0, len(audio), step):
-            events += stream.push(audio[i:i + step])
-        words = [w for e in events + stream.finish() if isinstance(e, Final) for w in e.words]
+        words = [w for _, events in feed(self.stream(), audio, self.chunk_ms)
+                 for e in events if isinstance(e, Final) for w in e.words]
         return Transcript(" ".join(w.text for w in words), words)
+
+
+def feed(stream: RecognizerStream, audio: np.ndarray, chunk_ms: int,
+         wait_until: Callable[[float], None] | None = None) -> Iterator[tuple[float, list[StreamEvent]]]:
+    """Push ``audio`` into ``stream`` ``chunk_ms`` at a time, then finish it. Yields, after each
+    push, (seconds of audio arrived, its events). ``wait_until(arrived_s)`` runs before each
+    push, to pace the feed as a live call (``live_pace``)."""
+    step = SAMPLE_RATE * chunk_ms // 1000
+    for i in range(0, len(audio) + step, step):  # the last step finishes the stream
+        arrived = min(i + step, len(audio)) / SAMPLE_RATE
+        if wait_until:
+            wait_until(arrived)
+        yield arrived, stream.push(audio[i:i + step]) if i < len(audio) else stream.finish()
+
+
+def live_pace(t0: float) -> Callable[[float], None]:
+    """For ``feed``: sleep until audio up to ``arrived_s`` would have arrived, counting from ``t0``
+    (a ``time.perf_counter()`` reading)."""
+    def wait_until(arrived_s: float):
+        time.sleep(max(0.0, t0 + arrived_s - time.perf_counter()))
+    return wait_until
 
 
 _REGISTRY: dict[str, Callable[..., Recognizer]] = {}

@@ -19,8 +19,8 @@ from typing import TextIO
 import numpy as np
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.events import Final, Partial, SentenceEnd
-from asr.recognizer import Recognizer, StreamingRecognizer
+from asr.events import Final, Partial, SentenceEnd, StreamEvent
+from asr.recognizer import Recognizer, StreamingRecognizer, feed, live_pace
 
 GREY, RESET, CLEAR = "\033[90m", "\033[0m", "\r\033[K"
 
@@ -32,19 +32,19 @@ class LiveLine:
         self.out, self.width, self.tty = out, width, out.isatty()
         self.committed, self.partial = "", ""
 
-    def update(self, final: str = "", partial: str | None = None, sentence_end: bool = False):
-        if final:
-            self.committed = f"{self.committed} {final}".strip()
-        if partial is not None:
-            self.partial = partial
-        if sentence_end:
+    def show(self, event: StreamEvent):
+        if isinstance(event, Final):
+            self.committed, self.partial = f"{self.committed} {event.text}".strip(), ""
+            if not self.tty:
+                self.out.write(f"[final] {event.text}\n")
+        elif isinstance(event, Partial):
+            self.partial = event.text
+        else:
             self.committed += " ⏎"
         if self.tty:
             tail = self.committed[-(self.width - len(self.partial[-40:]) - 1):]
             self.out.write(f"{CLEAR}{tail} {GREY}{self.partial[-40:]}{RESET}")
             self.out.flush()
-        elif final:
-            self.out.write(f"[final] {final}\n")
 
     def close(self):
         if self.tty:
@@ -73,22 +73,16 @@ def transcribe_file(rec: Recognizer, path: Path, realtime: bool = False, display
 
 
 def _stream(rec: StreamingRecognizer, audio: np.ndarray, realtime: bool, line: LiveLine | None):
-    stream, step = rec.stream(), SAMPLE_RATE * rec.chunk_ms // 1000
     words, ends = [], []
-    t0 = time.perf_counter()
-    for i in range(0, len(audio) + step, step):
-        if realtime:
-            time.sleep(max(0.0, t0 + min(i + step, len(audio)) / SAMPLE_RATE - time.perf_counter()))
-        events = stream.push(audio[i:i + step]) if i < len(audio) else stream.finish()
+    pace = live_pace(time.perf_counter()) if realtime else None
+    for _, events in feed(rec.stream(), audio, rec.chunk_ms, pace):
         for e in events:
             if isinstance(e, Final):
                 words += e.words
             elif isinstance(e, SentenceEnd):
                 ends.append(e)
             if line:
-                line.update(final=e.text if isinstance(e, Final) else "",
-                            partial=e.text if isinstance(e, Partial) else "" if isinstance(e, Final) else None,
-                            sentence_end=isinstance(e, SentenceEnd))
+                line.show(e)
     if line:
         line.close()
     return words, ends

@@ -14,29 +14,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
-from asr.recognizer import StreamingRecognizer
+from asr.recognizer import StreamingRecognizer, feed, live_pace
 
 CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16)
 
 
-def _paced(rec: StreamingRecognizer, audio: np.ndarray, step: int, t0: float) -> list[float]:
-    stream, lags = rec.stream(), []
-    for i in range(0, len(audio), step):
-        arrival = t0 + min(i + step, len(audio)) / SAMPLE_RATE
-        time.sleep(max(0.0, arrival - time.perf_counter()))
-        stream.push(audio[i:i + step])
-        lags.append(time.perf_counter() - arrival)
-    stream.finish()
+def _paced(rec: StreamingRecognizer, audio: np.ndarray, chunk_ms: int, t0: float) -> list[float]:
+    """Chunk lags (s) of one live stream whose audio starts arriving at ``t0``."""
+    lags = []
+    for arrived, _ in feed(rec.stream(), audio, chunk_ms, live_pace(t0)):
+        lags.append(time.perf_counter() - (t0 + arrived))
     return lags
 
 
 def lag_p95(rec: StreamingRecognizer, audio: np.ndarray, chunk_ms: int, n: int) -> float:
     """95th-percentile chunk lag (s) with ``n`` concurrent live streams."""
-    step = SAMPLE_RATE * chunk_ms // 1000
     t0 = time.perf_counter() + 0.05
     with ThreadPoolExecutor(n) as pool:
-        runs = [pool.submit(_paced, rec, audio, step, t0 + k * chunk_ms / 1000 / n) for k in range(n)]
+        runs = [pool.submit(_paced, rec, audio, chunk_ms, t0 + k * chunk_ms / 1000 / n) for k in range(n)]
         lags = [lag for r in runs for lag in r.result()]
     return float(np.percentile(lags, 95))
 

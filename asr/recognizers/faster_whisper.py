@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from asr.audio import SAMPLE_RATE
 from asr.events import Transcript, Word
 from asr.recognizer import Recognizer, RecognizerCapabilities, register
 
@@ -33,7 +34,7 @@ class FasterWhisperRecognizer(Recognizer):
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcript:
         """``prompt``: earlier text of the same stream, given to Whisper as context."""
-        seconds = min(30.0, len(audio) / 16000)
+        seconds = min(30.0, len(audio) / SAMPLE_RATE)
         segments, _ = self._model.transcribe(
             audio, language="en", initial_prompt=prompt or None,
             # repetition guard: speech is < 8 tokens a second; a looping decode ("0, 0, 0, …")

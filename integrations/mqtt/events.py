@@ -17,7 +17,7 @@ their own fields:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -38,6 +38,10 @@ class _Event(BaseModel):
     wall_time: float
 
 
+class _TextEvent(_Event):
+    text: str
+
+
 class SpeechStarted(_Event):
     event: Literal["speech_started"] = "speech_started"
 
@@ -46,26 +50,22 @@ class SpeechStopped(_Event):
     event: Literal["speech_stopped"] = "speech_stopped"
 
 
-class PartialTranscript(_Event):
+class PartialTranscript(_TextEvent):
     event: Literal["partial_transcript"] = "partial_transcript"
-    text: str
 
 
-class FinalTranscript(_Event):
+class FinalTranscript(_TextEvent):
     event: Literal["final_transcript"] = "final_transcript"
-    text: str
 
 
-class EndOfUtterance(_Event):
+class EndOfUtterance(_TextEvent):
     event: Literal["end_of_utterance"] = "end_of_utterance"
-    text: str
     latency_ms: float | None = None
     detector: str
 
 
-class BotReply(_Event):
+class BotReply(_TextEvent):
     event: Literal["bot_reply"] = "bot_reply"
-    text: str
 
 
 class BargeIn(_Event):
@@ -73,10 +73,9 @@ class BargeIn(_Event):
     bot_text_heard: str = ""
 
 
-TurnEvent = Annotated[SpeechStarted | SpeechStopped | PartialTranscript | FinalTranscript | EndOfUtterance
-                      | BotReply | BargeIn, Field(discriminator="event")]
-KINDS = {cls.model_fields["event"].default: cls for cls in
-         (SpeechStarted, SpeechStopped, PartialTranscript, FinalTranscript, EndOfUtterance, BotReply, BargeIn)}
+_ALL = (SpeechStarted, SpeechStopped, PartialTranscript, FinalTranscript, EndOfUtterance, BotReply, BargeIn)
+TurnEvent = Annotated[Union[_ALL], Field(discriminator="event")]
+KINDS = {cls.model_fields["event"].default: cls for cls in _ALL}
 _ADAPTER = TypeAdapter(TurnEvent)
 
 
