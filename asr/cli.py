@@ -47,13 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--utterances", type=int, default=200)
     sp.add_argument("--workers", type=int, default=2)
     e = sub.add_parser("eval", help="WER, emission latency, RTF and peak RSS of a recognizer on manifests")
-    e.add_argument("--manifest", type=Path, nargs="+", required=True, help="one or more manifest JSONL files")
+    e.add_argument("--manifest", type=Path, nargs="+", help="one or more manifest JSONL files")
     e.add_argument("--recognizer", default="faster-whisper", help="a registered recognizer name")
     e.add_argument("--chunk-ms", default="", help="streaming chunk sizes, e.g. 320,640,960 (streaming recognizers)")
     e.add_argument("--limit", type=int, default=None, help="first N utterances of each manifest")
+    e.add_argument("--by-voice", type=Path, metavar="UTTERANCES_JSONL",
+                   help="instead of evaluating: WER per voice from a run's <manifest>-<chunk>.utterances.jsonl")
     e.add_argument("--concurrency", action="store_true",
                    help="also find how many live streams keep up on this machine (streaming only, ~20 s per try)")
-    e.add_argument("--out", type=Path, required=True, help="folder for results.json and results.md")
+    e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     tr = sub.add_parser("transcribe", help="transcribe one audio file, showing partials live, ending with "
                                            "the text (or JSON with --json)")
     tr.add_argument("audio", type=Path, help="any file libsndfile reads (WAV, FLAC, OGG); resampled to 16 kHz mono")
@@ -89,7 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         result = bench_memory(args.manifest, args.minutes, args.chunk_ms, args.left_chunks, args.out)
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
         return 0
+    if args.command == "eval" and args.by_voice:
+        from asr.eval.harness import breakdown_by_voice
+
+        if not args.by_voice.is_file():
+            print(f"error: {args.by_voice} not found: `python -m asr eval ... --out DIR` writes it", file=sys.stderr)
+            return 2
+        print(breakdown_by_voice([json.loads(line) for line in args.by_voice.read_text().splitlines()]))
+        return 0
     if args.command == "eval":
+        if not args.manifest or not args.out:
+            print("error: eval needs --manifest and --out (or --by-voice FILE)", file=sys.stderr)
+            return 2
         from asr.eval.harness import run
         from asr.recognizer import capabilities
 

@@ -2,7 +2,6 @@
 real bundled Whisper, ``python -m asr transcribe`` and the flat-memory benchmark."""
 
 import json
-import random
 import time
 
 import numpy as np
@@ -12,21 +11,8 @@ import soundfile as sf
 from asr.audio import SAMPLE_RATE, AudioError
 from asr.data.manifest import WordTiming
 from asr.eval.harness import decode_live, word_latencies
-from asr.eval.wer import align_counts, alignment
 from asr.events import Final, Partial, SentenceEnd, Word
 from asr.recognizer import RecognizerStream, StreamingRecognizer
-
-
-def test_alignment_pairs_cover_both_sides_in_order():
-    rng = random.Random(1)
-    for _ in range(200):
-        ref = [rng.choice("abc") for _ in range(rng.randint(0, 7))]
-        hyp = [rng.choice("abcd") for _ in range(rng.randint(0, 7))]
-        pairs = alignment(ref, hyp)
-        assert [i for i, _ in pairs if i is not None] == list(range(len(ref)))
-        assert [j for _, j in pairs if j is not None] == list(range(len(hyp)))
-        c = align_counts(ref, hyp)
-        assert c.errors == sum(i is None or j is None or ref[i] != hyp[j] for i, j in pairs)
 
 
 def test_word_latency_counts_matched_words_only():
@@ -36,6 +22,18 @@ def test_word_latency_counts_matched_words_only():
     hyp[1] = Word("me", .4, .6, 1.0)
     # "at" ≠ "on" is skipped; "9." normalises to "9" like "nine"
     assert word_latencies(ref, hyp) == pytest.approx([0.6, 0.4, 0.8])
+
+
+def test_wer_by_voice_counts_base_voices_and_espeak_variants():
+    from asr.eval.harness import breakdown_by_voice, voice_groups
+
+    assert voice_groups("espeak:en-us+m7?rate=150") == ["espeak:en-us", "espeak +m7"]
+    assert voice_groups("festival:slt") == ["festival:slt"]
+    row = {"substitutions": 1, "deletions": 0, "insertions": 0, "reference_words": 4}
+    table = breakdown_by_voice([{**row, "voice": "espeak:en-us+m7"}, {**row, "voice": "espeak:en-us+f5?pitch=40"},
+                                {**row, "voice": "festival:slt", "substitutions": 0}])
+    assert "| espeak:en-us | 2 | 8 | 25.0 |" in table and "| festival:slt | 1 | 4 | 0.0 |" in table
+    assert "| espeak +m7 | 1 | 4 | 25.0 |" in table
 
 
 class Oracle(StreamingRecognizer):

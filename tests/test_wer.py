@@ -1,7 +1,7 @@
 import itertools
 import random
 
-from asr.eval.wer import align_counts, word_errors
+from asr.eval.wer import align_counts, alignment, word_errors
 
 
 def _brute_force(ref, hyp):
@@ -27,6 +27,10 @@ def test_alignment_is_minimal_against_brute_force():
         counts = align_counts(ref, hyp)
         assert counts.errors == _brute_force(ref, hyp)
         assert counts.reference_words == len(ref)
+        # the pairs behind the counts cover both sides once, in order
+        pairs = alignment(ref, hyp)
+        assert [i for i, _ in pairs if i is not None] == list(range(len(ref)))
+        assert [j for _, j in pairs if j is not None] == list(range(len(hyp)))
 
 
 def test_wer_uses_the_normaliser():

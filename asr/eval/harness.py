@@ -26,7 +26,7 @@ from asr.data.manifest import Utterance, WordTiming, read_manifest
 from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
 from asr.normalize import normalize
-from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer
+from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed
 
 
 @dataclass
@@ -44,14 +44,11 @@ class Decoded:
 
 def decode_live(rec: StreamingRecognizer, audio: np.ndarray, chunk_ms: int) -> Decoded:
     """Stream a clip through ``rec`` in real-time order, ``chunk_ms`` per push, then finish."""
-    stream, step = rec.stream(), SAMPLE_RATE * chunk_ms // 1000
     clock = compute = 0.0
     words, ends = [], []
-    for i in range(0, len(audio) + step, step):  # the last step finishes the stream
-        arrived = min(i + step, len(audio)) / SAMPLE_RATE
-        started = time.perf_counter()
-        events = stream.push(audio[i:i + step]) if i < len(audio) else stream.finish()
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    for arrived, events in feed(rec.stream(), audio, chunk_ms):
+        elapsed = time.perf_counter() - started  # the push that produced ``events``
         compute += elapsed
         clock = max(clock, arrived) + elapsed
         for e in events:
@@ -61,6 +58,7 @@ def decode_live(rec: StreamingRecognizer, audio: np.ndarray, chunk_ms: int) -> D
                 words += e.words
             elif isinstance(e, SentenceEnd):
                 ends.append(SentenceEnd(e.mark, e.time_s, clock))
+        started = time.perf_counter()
     return Decoded(words, ends, compute)
 
 
@@ -153,6 +151,29 @@ def evaluate(recognizer: str | Recognizer, manifest: Path, limit: int | None = N
         result.realtime_streams, result.realtime_lag_p95_ms = found["streams"], found["lag_p95_ms"]
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
+
+
+def voice_groups(voice: str) -> list[str]:
+    """The groups an utterance's voice counts in: its base voice, and its espeak variant if any
+    ("espeak:en-us+m7?rate=150" → "espeak:en-us", "espeak +m7")."""
+    spec = voice.split("?")[0]
+    base, _, variant = spec.partition("+")
+    return [base] + ([f"{base.split(':')[0]} +{variant}"] if variant else [])
+
+
+def breakdown_by_voice(per_utterance: list[dict]) -> str:
+    """Markdown WER table per voice group from a run's ``*.utterances.jsonl`` rows."""
+    totals: dict[str, ErrorCounts] = {}
+    counts: dict[str, int] = {}
+    for r in per_utterance:
+        e = ErrorCounts(r["substitutions"], r["deletions"], r["insertions"], r["reference_words"])
+        for g in voice_groups(r["voice"]):
+            totals[g] = totals.get(g, ErrorCounts()) + e
+            counts[g] = counts.get(g, 0) + 1
+    lines = ["| voice | utts | words | WER % |", "|---|---|---|---|"]
+    for g in sorted(totals, key=lambda g: -totals[g].reference_words):
+        lines.append(f"| {g} | {counts[g]} | {totals[g].reference_words} | {100 * totals[g].wer:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(rows: list[dict]) -> str:
