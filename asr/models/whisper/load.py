@@ -15,7 +15,7 @@ import torch
 from asr.lm import cache_dir
 from asr.models.whisper.ct2 import read_ct2
 from asr.models.whisper.model import ModelDimensions, Whisper
-from asr.recognizers.faster_whisper import bundled_whisper_dir
+from asr.models.whisper import bundled_whisper_dir
 
 SOT, EOT, NO_TIMESTAMPS = 50257, 50256, 50362  # English-only special tokens
 

@@ -120,17 +120,25 @@ class AudioEncoder(nn.Module):
         return x + self.positions(0, x.shape[1])
 
     def forward(self, mel: Tensor, chunk_frames: int | None = None, left_chunks: int = -1,
-                lookahead: bool = False) -> Tensor:
+                lookahead: bool = False, lengths: Tensor | None = None) -> Tensor:
         """Full-sequence forward. With ``chunk_frames`` it applies the streaming attention
-        pattern (``chunk_attention_mask``) and returns the outputs of the real frames only."""
+        pattern (``chunk_attention_mask``) and returns the outputs of the real frames only.
+        ``lengths`` (B,): valid encoder frames per item of a padded batch; padding is never attended."""
         x = self.embed(mel)
         T = x.shape[1]
         mask = None
         if chunk_frames:
             mask = chunk_attention_mask(T, chunk_frames, left_chunks, lookahead)
             if lookahead:
-                copies = torch.arange(chunk_frames, T)  # chunk k+1's copy serves chunk k
+                copies = torch.arange(min(chunk_frames, T), T)  # chunk k+1's copy serves chunk k
                 x = torch.cat([x, x[:, copies]], 1)  # (B, T + T - C, C)
+        if lengths is not None:
+            source = torch.arange(T) if not (chunk_frames and lookahead) else \
+                torch.cat([torch.arange(T), torch.arange(min(chunk_frames, T), T)])  # frame each key stands for
+            valid = source[None, :] < lengths[:, None]  # (B, K)
+            base = mask if mask is not None else torch.ones(len(source), len(source), dtype=torch.bool)
+            # every query keeps itself, so a padded query's row is never empty (no NaNs)
+            mask = (base[None] & valid[:, None, :]) | torch.eye(len(source), dtype=torch.bool)[None]  # (B, Q, K)
         for block in self.blocks:
             x, _ = block(x, mask)
         return self.ln_post(x[:, :T])
@@ -241,6 +249,13 @@ class TextDecoder(nn.Module):
                 cross_mask: Tensor | None = None) -> tuple[Tensor, list]:
         """tokens (B, U) new tokens; cache: per-block self (k, v) of earlier tokens (updated and returned).
         Returns logits (B, U, V) and the new cache."""
+        x, new_cache = self.hidden(tokens, cross, cache, cross_mask)
+        return x @ self.token_embedding.weight.T, new_cache
+
+    def hidden(self, tokens: Tensor, cross: list[tuple[Tensor, Tensor]], cache: list | None = None,
+               cross_mask: Tensor | None = None) -> tuple[Tensor, list]:
+        """As ``forward`` but returns the final-layer hidden states (B, U, C) (TRADE's prediction
+        network reads them). ``cross_mask`` (B, U, S) bool limits which audio frames each token sees."""
         past = 0 if cache is None else cache[0][0].shape[1]
         U = tokens.shape[1]
         x = self.token_embedding(tokens) + self.positional_embedding[past:past + U]
@@ -250,8 +265,7 @@ class TextDecoder(nn.Module):
             x, kv = block(x, causal, past_kv=None if cache is None else cache[i], cross_kv=cross[i],
                           cross_mask=cross_mask)
             new_cache.append(kv)
-        x = self.ln(x)
-        return x @ self.token_embedding.weight.T, new_cache
+        return self.ln(x), new_cache
 
 
 class Whisper(nn.Module):
