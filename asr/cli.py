@@ -12,6 +12,9 @@ Examples::
         --chunk-ms 640,960 --limit 150 --concurrency --out runs/eval-la
     python -m asr bench-memory --minutes 30 --chunk-ms 640 --out runs/bench-memory
     python -m asr transcribe call.wav --recognizer whisper-local-agreement --chunk-ms 640 --json
+    python -m asr train --config asr/recipes/trade/configs/whisper.json --out exp/trade-whisper
+    python -m asr eval --manifest data/asr/test.jsonl --recognizer trade --chunk-ms 320,640,960 \
+        --option beam=4 --out runs/trade
 """
 
 from __future__ import annotations
@@ -22,6 +25,17 @@ import sys
 from pathlib import Path
 
 from asr.data.text import per_split
+
+
+def recognizer_option(text: str) -> tuple[str, object]:
+    """argparse type for ``--option key=value``; the value is JSON if it parses, else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected key=value (e.g. beam=4), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--concurrency", action="store_true",
                    help="also find how many live streams keep up on this machine (streaming only, ~20 s per try)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
+    e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
+                         "fusion_weight=0.5 (trade); compute_type=int8 (faster-whisper)")
     tr = sub.add_parser("transcribe", help="transcribe one audio file, showing partials live, ending with "
                                            "the text (or JSON with --json)")
     tr.add_argument("audio", type=Path, help="any file libsndfile reads (WAV, FLAC, OGG); resampled to 16 kHz mono")
@@ -65,12 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--json", action="store_true",
                     help="print JSON: text, words with audio and emission times, sentence-end events")
     tr.add_argument("--quiet", action="store_true", help="no live display on stderr")
+    tr.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
+                         "fusion_weight=0.5 (trade); compute_type=int8 (faster-whisper)")
     bm = sub.add_parser("bench-memory", help="memory of the streaming encoder over a long stream of real speech")
     bm.add_argument("--manifest", type=Path, default=Path("data/asr/test.jsonl"), help="speech to loop")
     bm.add_argument("--minutes", type=float, default=30.0)
     bm.add_argument("--chunk-ms", type=int, default=640)
     bm.add_argument("--left-chunks", type=int, default=4)
     bm.add_argument("--out", type=Path, default=Path("runs/bench-memory"), help="memory.json and memory.png")
+    trn = sub.add_parser("train", help="train a TRADE recognizer (resumable: rerun the same command)",
+                         description="Recipe: asr/recipes/trade/README.md. Writes log.jsonl, loss.png, "
+                                     "checkpoint.pt and final/ (the checkpoint `--recognizer trade` loads).")
+    trn.add_argument("--config", type=Path, required=True, help="JSON training config (asr/recipes/trade/configs/)")
+    trn.add_argument("--out", type=Path, required=True, help="experiment folder (kept out of git)")
+    trn.add_argument("--max-minutes", type=float, default=None, help="stop after this long; rerun to resume")
     t = data.add_parser("timings", help="check synthesiser word timings against the audio's energy")
     t.add_argument("--voices", default="piper:joe,espeak:en-us+f2?rate=150,festival:slt,festival:kal,festival:ked")
     t.add_argument("--sentences", type=int, default=25, help="training sentences per voice")
@@ -82,9 +108,21 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return transcribe(args)
-        except (AudioError, ValueError) as e:
+        except (AudioError, ValueError, TypeError) as e:  # TypeError: an option the recognizer lacks
             print(f"error: {e}", file=sys.stderr)
             return 2
+    if args.command == "train":
+        from pydantic import ValidationError
+
+        from asr.recipes.trade.train import TrainConfig, train
+
+        try:
+            cfg = TrainConfig.model_validate_json(args.config.read_text())
+        except (OSError, ValidationError) as e:
+            print(f"error: bad training config {args.config}: {e}", file=sys.stderr)
+            return 2
+        print(train(cfg, args.out, args.max_minutes))
+        return 0
     if args.command == "bench-memory":
         from asr.eval.memory import run as bench_memory
 
@@ -119,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         from asr.data.manifest import ManifestError
 
         try:
-            run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency)
-        except ManifestError as e:
+            run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option))
+        except (ManifestError, TypeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print((args.out / "results.md").read_text())

@@ -94,7 +94,8 @@ def main(args) -> int:
     streaming = capabilities(args.recognizer).streaming
     if args.chunk_ms and not streaming:
         raise ValueError(f"{args.recognizer} is an offline recognizer; --chunk-ms applies to streaming ones")
-    rec = create_recognizer(args.recognizer, **({"chunk_ms": args.chunk_ms} if args.chunk_ms else {}))
+    rec = create_recognizer(args.recognizer, **({"chunk_ms": args.chunk_ms} if args.chunk_ms else {}),
+                            **dict(args.option))
     result = transcribe_file(rec, args.audio, args.realtime, None if args.quiet else sys.stderr)
     print(json.dumps(result, indent=2) if args.json else result["text"])
     return 0

@@ -32,3 +32,14 @@ def collector_cls():
 @pytest.fixture(scope="session")
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def speech():
+    """Four call-centre sentences spoken by the bundled Piper voice: (clips, texts)."""
+    from asr.voices import load_voice
+
+    voice = load_voice("piper:joe")
+    lines = ["I would like to change my delivery address.", "Can you send it to my office instead?",
+             "My order number is four five six seven.", "Thank you, that is all for today."]
+    return [voice.synthesize(t).audio for t in lines], lines

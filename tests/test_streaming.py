@@ -96,16 +96,6 @@ def test_stream_push_rejects_unusable_audio():
 
 
 @pytest.fixture(scope="module")
-def speech():
-    from asr.voices import load_voice
-
-    voice = load_voice("piper:joe")
-    lines = ["I would like to change my delivery address.", "Can you send it to my office instead?",
-             "My order number is four five six seven.", "Thank you, that is all for today."]
-    return [voice.synthesize(t).audio for t in lines], lines
-
-
-@pytest.fixture(scope="module")
 def local_agreement():
     from asr.recognizer import create_recognizer
 

@@ -193,13 +193,13 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None],
-        concurrency: bool = False) -> list[dict]:
+        concurrency: bool = False, options: dict | None = None) -> list[dict]:
     """Every manifest × chunk size; writes results.json and results.md (rewritten after each row)
     and each run's per-utterance hypotheses and errors (``<manifest>-<chunk>.utterances.jsonl``)."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for c in chunks:
-        rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}))
+        rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}), **(options or {}))
         for m in manifests:
             result = evaluate(rec, m, limit, c, concurrency)
             rows.append(result.summary())

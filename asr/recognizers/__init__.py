@@ -1,3 +1,3 @@
 """Built-in recognizers; importing this package registers them."""
 
-from asr.recognizers import faster_whisper, local_agreement  # noqa: F401
+from asr.recognizers import faster_whisper, local_agreement, trade  # noqa: F401

@@ -1,0 +1,1 @@
+"""TRADE (transducer-augmented decoder) streaming speech-LLM recognizer: model, targets, search."""

@@ -1,0 +1,153 @@
+"""Frame-synchronous TRADE search: greedy is beam 1 of the same loop.
+
+Per chunk every hypothesis re-prefills the LLM on the chunk's LDAA window and its last
+``context_tokens`` tokens. Then, frame by frame (one joint frame = ``frame_stack`` × 20 ms):
+
+* the transducer gives p(blank) (less ``blank_penalty`` in log space) and, for the non-blank
+  mass, the classes are re-ranked by zero-cost fusion
+  ``w·log p_T(c) + (1 − w)·log Σ_{v∈H(c)} p_LLM(v)`` (renormalised over classes);
+* a non-blank candidate emits the surface token ``argmax_{v∈H(c)} p_LLM(v)`` and advances the
+  LLM by one step; at most one symbol per frame per hypothesis;
+* a blank candidate first emits the LLM's top token while it is non-verbalised (punctuation,
+  at most ``max_nonverbal`` after a word), stamped with the frame's end time — this is where
+  sentence-end marks and their timestamps come from;
+* the ``beam`` best candidates survive; hypotheses with the same tokens are merged.
+
+A repetition guard refuses a token that would make the same 1–4-gram occur a fourth (1-gram:
+fifth) time in a row. Offline decoding is one chunk that spans the whole utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from asr.models.trade.model import FRAME_S, Trade
+from asr.vocab import BLANK
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    beam: int = 1
+    fusion_weight: float = 0.5  # w: transducer share of the class score
+    blank_penalty: float = 0.0  # subtracted from log p(blank): > 0 emits earlier
+    context_tokens: int = 20  # transcript re-prefilled with each window (long-form)
+    max_nonverbal: int = 2
+
+    def __post_init__(self):
+        if self.beam < 1:
+            raise ValueError(f"beam must be ≥ 1, got {self.beam}")
+        if not 0.0 <= self.fusion_weight <= 1.0:
+            raise ValueError(f"fusion_weight must be in [0, 1], got {self.fusion_weight}")
+
+
+@dataclass
+class Hyp:
+    tokens: list[int] = field(default_factory=list)  # LLM ids
+    times: list[float] = field(default_factory=list)  # emission time of each, seconds of audio
+    score: float = 0.0
+    state: object = None  # the LLM's state after ``tokens`` (this chunk's window)
+    pred: Tensor | None = None  # joiner.pred_proj(hidden)  (dj,)
+    lm_logp: Tensor | None = None  # log p_LLM over its vocabulary (V_llm,)
+    class_logp: Tensor | None = None  # log Σ_{v∈H(c)} p_LLM(v), per class (K+1,)
+
+
+class Search:
+    def __init__(self, model: Trade, cfg: SearchConfig = SearchConfig()):
+        self.model, self.cfg = model, cfg
+        vocab = model.vocab
+        n_llm = model.lm.logits(torch.zeros(1, model.lm.dim)).shape[-1]
+        self.active = torch.zeros(n_llm, dtype=torch.bool)
+        self.active[[i for i in vocab.token_text if i < n_llm]] = True
+        self.nonverbal = set(vocab.nonverbal_ids)
+        self.members = {c: torch.tensor(ids) for c, ids in vocab.H.items()}  # class → its LLM ids
+
+    # ---- LLM bookkeeping ------------------------------------------------------------------
+    def _scored(self, hyp: Hyp, hidden: Tensor, state) -> Hyp:
+        m = self.model
+        lm_logp = m.lm.logits(hidden)[0].log_softmax(-1)
+        probs = torch.zeros(m.vocab.size).index_add_(0, m.fusion_class, lm_logp[m.fusion_ids].exp())
+        hyp.state, hyp.pred = state, m.joiner.pred_proj(hidden)[0]
+        hyp.lm_logp, hyp.class_logp = lm_logp, probs.clamp(min=1e-30).log()
+        return hyp
+
+    def _advance(self, hyp: Hyp, token: int, time_s: float, score: float) -> Hyp:
+        hidden, state = self.model.lm.step(hyp.state, token)
+        return self._scored(Hyp(hyp.tokens + [token], hyp.times + [time_s], score), hidden, state)
+
+    def _prefill(self, hyp: Hyp, window: Tensor) -> Hyp:
+        """Prompt + the last ``context_tokens`` tokens over the chunk's LDAA window."""
+        context = self.model.lm.prompt + (hyp.tokens[-self.cfg.context_tokens:] if self.cfg.context_tokens else [])
+        hidden, state = self.model.lm.start(window, torch.tensor([context]))
+        return self._scored(Hyp(hyp.tokens, hyp.times, hyp.score), hidden, state)
+
+    def _repeats(self, tokens: list[int], token: int) -> bool:
+        seq = tokens + [token]
+        for n in range(1, 5):
+            times = 5 if n == 1 else 4
+            if len(seq) >= n * times and all(seq[-n * (k + 1):len(seq) - n * k] == seq[-n:] for k in range(times)):
+                return True
+        return False
+
+    def _punctuate(self, hyp: Hyp, time_s: float) -> Hyp:
+        """At a blank right after a word: emit the LLM's top tokens while they are non-verbalised."""
+        if not hyp.tokens or hyp.tokens[-1] in self.nonverbal:
+            return hyp
+        for _ in range(self.cfg.max_nonverbal):
+            top = int(hyp.lm_logp.masked_fill(~self.active, -float("inf")).argmax())
+            if top not in self.nonverbal:
+                break
+            hyp = self._advance(hyp, top, time_s, hyp.score)
+        return hyp
+
+    # ---- the loop -----------------------------------------------------------------------
+    def initial(self) -> list[Hyp]:
+        return [Hyp()]
+
+    @torch.no_grad()
+    def finish(self, hyps: list[Hyp], end_s: float) -> list[Hyp]:
+        """The stream has ended, which is a blank for every hypothesis: its punctuation comes now."""
+        return [self._punctuate(h, end_s) for h in hyps]
+
+    @torch.no_grad()
+    def chunk(self, hyps: list[Hyp], enc: Tensor, window: Tensor, first_frame: int) -> list[Hyp]:
+        """Decode one chunk. enc (1, c, D): its encoder frames, starting at encoder frame
+        ``first_frame``; window (1, S, D): the LDAA window (left chunks + this chunk)."""
+        m, cfg = self.model, self.cfg
+        hyps = [self._prefill(h, window) for h in hyps]
+        enc_j = m.joiner.enc_proj(m.stack(enc))[0]  # (c / stack, dj)
+        for f in range(enc_j.shape[0]):
+            end_s = (first_frame + (f + 1) * m.cfg.frame_stack) * FRAME_S
+            candidates = []  # (score, hyp index, class)
+            for i, hyp in enumerate(hyps):
+                logp = m.joiner(enc_j[f], hyp.pred).log_softmax(-1)  # (K+1,)
+                candidates.append((hyp.score + float(logp[BLANK]) - cfg.blank_penalty, i, BLANK))
+                fused = cfg.fusion_weight * logp[1:] + (1 - cfg.fusion_weight) * hyp.class_logp[1:]
+                fused = fused.log_softmax(-1) + torch.log1p(-logp[BLANK].exp().clamp(max=1 - 1e-6))
+                top = fused.topk(min(cfg.beam, len(fused)))
+                candidates += [(hyp.score + float(s), i, int(c) + 1) for s, c in zip(top.values, top.indices)]
+            candidates.sort(key=lambda x: -x[0])
+            survivors: dict[tuple[int, ...], Hyp] = {}
+            for score, i, c in candidates:
+                if len(survivors) == cfg.beam:
+                    break
+                hyp = hyps[i]
+                if c == BLANK:
+                    new = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.pred, hyp.lm_logp,
+                                              hyp.class_logp), end_s)
+                else:
+                    ids = self.members[c]
+                    token = int(ids[hyp.lm_logp[ids].argmax()])
+                    if self._repeats(hyp.tokens, token):
+                        continue
+                    new = self._advance(hyp, token, end_s, score)
+                key = tuple(new.tokens)
+                if key in survivors:  # the same text by another path: add the probabilities
+                    survivors[key].score = float(torch.logaddexp(torch.tensor(survivors[key].score),
+                                                                 torch.tensor(new.score)))
+                else:
+                    survivors[key] = new
+            hyps = sorted(survivors.values(), key=lambda h: -h.score)
+        return hyps

@@ -1,0 +1,67 @@
+"""Training targets of one utterance: LLM ids of the written text, the transducer's compact
+classes, and the audio time each token is complete by (which chunk's window it is trained in).
+
+The manifest times the *spoken* words ("nine five six four"); the written text says "9564".
+Written words that match a spoken word (case and punctuation aside) take its end time; the
+others (digit groups, e-mails) end where the spoken words before the next match end.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from asr.data.manifest import WordTiming
+from asr.vocab import CompactVocab
+
+_KEY = re.compile(r"[^a-z0-9']")
+
+
+def _key(word: str) -> str:
+    return _KEY.sub("", word.lower())
+
+
+def written_word_ends(text: str, spoken: list[WordTiming]) -> list[float]:
+    """End time (s) of each whitespace-separated word of ``text``."""
+    written = text.split()
+    if not spoken:
+        return [0.0] * len(written)
+    matcher = difflib.SequenceMatcher(None, [_key(w) for w in written], [_key(w.word) for w in spoken],
+                                      autojunk=False)
+    matched = {a + i: b + i for a, b, n in matcher.get_matching_blocks() for i in range(n)}  # written → spoken
+    ends = []
+    for i in range(len(written)):
+        if i in matched:
+            ends.append(spoken[matched[i]].end)
+        else:  # ends where the spoken words before the next matched one end
+            nxt = next((matched[j] for j in range(i + 1, len(written)) if j in matched), len(spoken))
+            ends.append(spoken[max(nxt - 1, 0)].end)
+    return [float(e) for e in ends]
+
+
+@dataclass
+class Targets:
+    ids: list[int]  # LLM ids of " " + text (longest active match)
+    end_s: list[float]  # per id: when its audio is complete
+    verbal: list[int]  # indices into ids of the tokens in the transducer lattice
+    classes: list[int]  # their compact classes (≥ 1)
+
+
+def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab) -> Targets:
+    text = " " + " ".join(text.split())
+    ids = vocab.encode(text)
+    word_ends = written_word_ends(text, words)
+    # a token belongs to the word its last character is in (punctuation joins the word it ends)
+    word_of_char, w = [], -1
+    for i, ch in enumerate(text):
+        if not ch.isspace() and (i == 0 or text[i - 1].isspace()):
+            w += 1
+        word_of_char.append(max(w, 0))
+    end_s, pos = [], 0
+    for i in ids:
+        pos += len(vocab.token_text[i])
+        end_s.append(word_ends[word_of_char[pos - 1]] if word_ends else 0.0)
+    classes = vocab.classes_of(ids)
+    verbal = [k for k, c in enumerate(classes) if c > 0]
+    return Targets(ids, end_s, verbal, [classes[k] for k in verbal])

@@ -1,0 +1,183 @@
+"""TRADE as a streaming recognizer: ``stream.push(pcm) → events``, bounded state.
+
+Audio → ``StreamingLogMel`` → ``StreamingEncoder`` (chunk C, N_l left chunks, one look-ahead
+copy) → every complete chunk is searched under its LDAA window (N_l left chunks + the chunk).
+Tokens leave the search in order with the end time of the frame that emitted them:
+
+* ``Final`` words: tokens every hypothesis agrees on (all of them, with greedy search), grouped
+  into words; a word is committed once the next word has begun, or at a chunk's end when the
+  LLM's next token starts a new word. Word times are emission frames, not forced alignments.
+* ``SentenceEnd``: each agreed "." "?" "!" token, at its emission time — the semantic
+  end-of-utterance signal.
+* ``Partial``: the best hypothesis after the committed words.
+
+``trade-offline`` decodes a whole clip with full-context attention from the same checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.events import Final, Partial, SentenceEnd, StreamEvent, Transcript, Word
+from asr.features import StreamingLogMel, log_mel_spectrogram
+from asr.models.trade.model import FRAME_S, Trade, load_trade
+from asr.models.trade.search import Hyp, Search, SearchConfig
+from asr.models.whisper.model import StreamingEncoder
+from asr.recognizer import Recognizer, RecognizerCapabilities, RecognizerStream, StreamingRecognizer, register
+
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "trade-whisper"
+SENTENCE_END_TOKENS = (".", "?", "!")
+# the shipped checkpoint emits late without it: 0 → 3 took dev WER from 22.6% to 16.5% at 640 ms
+# (first 40 dev utterances; asr/RESULTS.md)
+BLANK_PENALTY = 3.0
+
+
+def _load(checkpoint: str | Path | None, threads: int | None) -> Trade:
+    if threads:
+        torch.set_num_threads(threads)
+    return load_trade(checkpoint or SHIPPED)
+
+
+@register("trade")
+class TradeRecognizer(StreamingRecognizer):
+    name = "trade"
+
+    def __init__(self, chunk_ms: int = 640, checkpoint: str | Path | None = None, beam: int = 1,
+                 fusion_weight: float = 0.5, blank_penalty: float = BLANK_PENALTY, threads: int | None = None,
+                 model: Trade | None = None):
+        self.model = model or _load(checkpoint, threads)
+        stack = self.model.cfg.frame_stack
+        step_ms = int(1000 * FRAME_S * stack)
+        if chunk_ms < step_ms or chunk_ms % step_ms:
+            raise ValueError(f"chunk_ms must be a positive multiple of {step_ms}, got {chunk_ms}")
+        self.chunk_ms = chunk_ms
+        self.search_cfg = SearchConfig(beam=beam, fusion_weight=fusion_weight, blank_penalty=blank_penalty)
+
+    def stream(self) -> "TradeStream":
+        return TradeStream(self.model, Search(self.model, self.search_cfg), int(self.chunk_ms / 1000 / FRAME_S))
+
+    def warmup(self):
+        self.transcribe(np.zeros(16000, np.float32))
+
+
+@register("trade-offline")
+class TradeOfflineRecognizer(Recognizer):
+    """Full-context encoder and one search over the whole clip (the offline mode of the checkpoint)."""
+
+    name = "trade-offline"
+    capabilities = RecognizerCapabilities(streaming=False, interim_results=False, word_timestamps=True)
+
+    def __init__(self, checkpoint: str | Path | None = None, beam: int = 1, fusion_weight: float = 0.5,
+                 blank_penalty: float = BLANK_PENALTY, threads: int | None = None, model: Trade | None = None):
+        self.model = model or _load(checkpoint, threads)
+        self.search = Search(self.model, SearchConfig(beam=beam, fusion_weight=fusion_weight,
+                                                      blank_penalty=blank_penalty))
+
+    @torch.no_grad()
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        mel = log_mel_spectrogram(audio)[None]
+        frames = torch.tensor([(mel.shape[-1] + 1) // 2])
+        enc = self.model.encode(mel, frames, None)
+        hyps = self.search.chunk(self.search.initial(), enc, enc, 0)
+        best = self.search.finish(hyps, enc.shape[1] * FRAME_S)[0]
+        words = _words(self.model, best.tokens, best.times)
+        return Transcript(" ".join(w.text for w in words), words)
+
+
+def _words(model: Trade, tokens: list[int], times: list[float]) -> list[Word]:
+    """Group tokens into words at leading whitespace; punctuation stays with its word."""
+    words: list[Word] = []
+    for token, t in zip(tokens, times):
+        text = model.vocab.token_text[token]
+        if text[:1].isspace() or not words:
+            if text.strip():
+                words.append(Word(text.strip(), t, t))
+            continue
+        words[-1].text += text
+        if any(ch.isalnum() for ch in text):
+            words[-1].end_s = t
+    return words
+
+
+class TradeStream(RecognizerStream):
+    def __init__(self, model: Trade, search: Search, chunk_frames: int):
+        self.model, self.search, self.C = model, search, chunk_frames
+        left = model.cfg.left_chunks(chunk_frames)
+        self.features = StreamingLogMel()
+        self.encoder = StreamingEncoder(model.encoder, chunk_frames, left, lookahead=True)
+        self.window = torch.zeros(1, 0, model.encoder.dims.n_audio_state)
+        self.window_frames = (left + 1) * chunk_frames
+        self.hyps: list[Hyp] = search.initial()
+        self.frames_done = 0  # encoder frames searched
+        self.received = 0  # samples pushed
+        self.stable = 0  # tokens every hypothesis agrees on (never change again)
+        self.committed_tokens = 0  # tokens already in Final words
+        self.announced = 0  # stable tokens already checked for sentence ends
+
+    @property
+    def now_s(self) -> float:
+        return self.received / 16000
+
+    def _push(self, pcm: np.ndarray) -> list[StreamEvent]:
+        self.received += len(pcm)
+        return self._decode(self.encoder.push(self.features.push(pcm)), final=False)
+
+    def finish(self) -> list[StreamEvent]:
+        enc = self.encoder.push(self.features.push(np.zeros(0, np.float32), final=True), final=True)
+        return self._decode(enc, final=True)
+
+    def _decode(self, enc: torch.Tensor, final: bool) -> list[StreamEvent]:
+        for a in range(0, enc.shape[1], self.C):
+            chunk = enc[:, a:a + self.C]
+            self.window = torch.cat([self.window, chunk], 1)[:, -self.window_frames:]
+            self.hyps = self.search.chunk(self.hyps, chunk, self.window, self.frames_done)
+            self.frames_done += chunk.shape[1]
+        if final:
+            self.hyps = self.search.finish(self.hyps, self.frames_done * FRAME_S)
+        return self._events(final) if enc.shape[1] or final else []
+
+    def _events(self, final: bool) -> list[StreamEvent]:
+        best = self.hyps[0]
+        if final:
+            self.stable = len(best.tokens)
+        else:
+            n = 0
+            while all(len(h.tokens) > n and h.tokens[n] == best.tokens[n] for h in self.hyps):
+                n += 1
+            self.stable = max(self.stable, n)
+        events: list[StreamEvent] = []
+        text_of = self.model.vocab.token_text
+        for k in range(self.announced, self.stable):
+            mark = text_of[best.tokens[k]].strip()
+            if mark in SENTENCE_END_TOKENS:
+                events.append(SentenceEnd(mark, best.times[k], self.now_s))
+        self.announced = self.stable
+        # commit the words before the last stable word start; the last word too once the
+        # LLM expects a new word next (or the stream has ended)
+        tokens = best.tokens
+        starts = [k for k in range(self.committed_tokens + 1, self.stable) if text_of[tokens[k]][:1].isspace()]
+        end = starts[-1] if starts else self.committed_tokens
+        if final or self.stable == len(tokens) and self._next_token_starts_word(best):
+            end = self.stable
+        if end > self.committed_tokens:
+            words = _words(self.model, tokens[self.committed_tokens:end], best.times[self.committed_tokens:end])
+            for w in words:
+                w.emitted_s = self.now_s
+            if words:
+                events.insert(0, Final(words))
+            self.committed_tokens = end
+        tail = "".join(text_of[t] for t in best.tokens[self.committed_tokens:]).strip()
+        if tail and not final:
+            events.append(Partial(tail, self.now_s))
+        return events
+
+    def _next_token_starts_word(self, hyp: Hyp) -> bool:
+        """Whether the LLM expects a new word (or the end) next, so the last word is complete."""
+        if hyp.lm_logp is None:
+            return False
+        top = int(hyp.lm_logp.masked_fill(~self.search.active, -float("inf")).argmax())
+        text = self.model.vocab.token_text.get(top, " ")
+        return text[:1].isspace()

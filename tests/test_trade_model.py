@@ -1,0 +1,197 @@
+"""TRADE's maths on tiny random models: LoRA, targets, LDAA masks, and the identity training
+relies on — the hidden state the joint reads in a streaming training step equals the one the
+search computes by re-prefilling the LLM on that chunk's window."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asr.data.manifest import WordTiming
+from asr.models.lora import LoRALinear, add_lora
+from asr.models.trade.lm import WhisperDecoderLM
+from asr.models.trade.model import Trade, TradeConfig, collate, window_mask
+from asr.models.trade.search import Hyp, Search, SearchConfig
+from asr.models.trade.targets import make_targets, written_word_ends
+from asr.models.whisper.model import AudioEncoder, ModelDimensions, TextDecoder
+from asr.vocab import CompactVocab
+
+DIMS = ModelDimensions(n_mels=80, n_audio_ctx=300, n_audio_state=32, n_audio_head=2, n_audio_layer=2,
+                       n_vocab=60, n_text_ctx=64, n_text_state=32, n_text_head=2, n_text_layer=2)
+TEXTS = [" Call me at 9564, please.", " Is it open? Yes.", " Cancel the order."]
+
+
+class CharTokenizer:
+    """A tiny tokenizer over the characters of TEXTS plus a few merges (ids < DIMS.n_vocab)."""
+
+    def __init__(self):
+        pieces = sorted({ch for t in TEXTS for ch in t}) + [" me", " at", " it", " the", " order", "ancel", " C", " Is",
+                                                              " Yes", " please", " open", "95", "64", " 95"]
+        self.pieces = pieces
+
+    def get_vocab_size(self):
+        return len(self.pieces)
+
+    def decode(self, ids):
+        return "".join(self.pieces[i] for i in ids)
+
+    def encode(self, text, add_special_tokens=False):
+        ids, pos = [], 0
+        while pos < len(text):
+            best = max((i for i, p in enumerate(self.pieces) if text.startswith(p, pos)),
+                       key=lambda i: len(self.pieces[i]))
+            ids.append(best)
+            pos += len(self.pieces[best])
+        return ids
+
+
+def tiny_trade(seed: int = 0, left_context_s: float = 0.64) -> Trade:
+    torch.manual_seed(seed)
+    vocab = CompactVocab.build(TEXTS, CharTokenizer(), k=40)
+    encoder, decoder = AudioEncoder(DIMS), TextDecoder(DIMS)
+    torch.nn.init.normal_(decoder.positional_embedding, std=0.02)
+    lm = WhisperDecoderLM(decoder, lora_rank=4, lora_alpha=8)
+    lm.prompt, lm.eos = [0], 1
+    for p in lm.parameters():  # LoRA's B starts at zero; make the adapted model differ from the base
+        torch.nn.init.normal_(p, std=0.05) if p.requires_grad else None
+    cfg = TradeConfig(joint_dim=16, frame_stack=2, encoder_trainable_layers=1, left_context_s=left_context_s)
+    return Trade(cfg, encoder, lm, vocab).eval()
+
+
+def test_lora_starts_as_the_base_layer_and_trains_only_its_factors():
+    torch.manual_seed(0)
+    base = torch.nn.Linear(8, 6)
+    x = torch.randn(3, 8)
+    expected = base(x)
+    layer = torch.nn.Sequential(base)
+    assert add_lora(layer, ("0",), rank=2, alpha=4) == 1
+    lora = layer[0]
+    assert isinstance(lora, LoRALinear)
+    assert torch.allclose(lora(x), expected)
+    assert [n for n, p in lora.named_parameters() if p.requires_grad] == ["lora_a", "lora_b"]
+    torch.nn.init.normal_(lora.lora_b)
+    assert torch.allclose(lora(x), x @ lora.weight.T + lora.bias, atol=1e-6)
+
+
+def test_written_words_take_the_end_of_their_spoken_words():
+    spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in
+              enumerate(["call", "me", "at", "nine", "five", "six", "four", "please"])]
+    ends = written_word_ends(" Call me at 9564, please.", spoken)
+    assert ends == [0.5, 1.5, 2.5, 6.5, 7.5]  # "9564," ends with "four"
+
+
+def test_targets_put_punctuation_with_its_word_and_out_of_the_lattice():
+    vocab = CompactVocab.build(TEXTS, CharTokenizer(), k=40)
+    spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in enumerate(["is", "it", "open", "yes"])]
+    t = make_targets("Is it open? Yes.", spoken, vocab)
+    texts = [vocab.token_text[i] for i in t.ids]
+    assert "".join(texts) == " Is it open? Yes."
+    assert t.end_s[texts.index("?")] == t.end_s[texts.index(" open")] == 2.5
+    assert all(vocab.token_text[t.ids[k]].strip() not in ("?", ".") for k in t.verbal)
+    assert len(t.classes) == len(t.verbal) and min(t.classes) >= 1
+
+
+def test_window_mask_matches_its_definition():
+    C, left, S = 4, 2, 22
+    frames = torch.tensor([22, 9])
+    chunk = torch.tensor([[0, 3, 5], [1, 2, 5]])
+    mask = window_mask(chunk, C, left, frames, S)
+    for b in range(2):
+        last = (int(frames[b]) - 1) // C
+        for n in range(3):
+            k = min(int(chunk[b, n]), last)
+            expected = [max(0, (k - left) * C) <= s < min((k + 1) * C, int(frames[b])) for s in range(S)]
+            assert mask[b, n].tolist() == expected
+
+
+def _batch(model: Trade, seconds=(2.0, 1.4)):
+    torch.manual_seed(1)
+    texts = ["Call me at 9564, please.", "Is it open? Yes."]
+    spoken = [["call", "me", "at", "nine", "five", "six", "four", "please"], ["is", "it", "open", "yes"]]
+    targets = []
+    for text, words, sec in zip(texts, spoken, seconds):
+        step = sec / len(words)
+        timing = [WordTiming(word=w, start=i * step, end=(i + 1) * step) for i, w in enumerate(words)]
+        targets.append(make_targets(text, timing, model.vocab))
+    audios = [torch.randn(int(16000 * s)).numpy() * 0.1 for s in seconds]
+    return collate(audios, targets, model.lm)
+
+
+@pytest.mark.parametrize("chunk_frames", [None, 8, 16])
+def test_losses_are_finite_and_reach_every_trained_part(chunk_frames):
+    model = tiny_trade().train()
+    losses = model(_batch(model), chunk_frames)
+    losses["loss"].backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert grads["joiner.out.weight"].abs().sum() > 0
+    assert grads["joiner.pred_proj.weight"].abs().sum() > 0
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora" in n)
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("encoder."))
+
+
+def test_streaming_step_predictions_equal_reprefilled_search_states():
+    """For each chunk k, the joint's row-u input in a streaming training step is the LLM's hidden
+    state on chunk k's window; the search gets it by prefilling the window and the tokens so far."""
+    model = tiny_trade()
+    batch = _batch(model)
+    C = 8
+    enc = model.encode(batch.mel, batch.frames, C)
+    row_index = batch.rows[..., None].expand(-1, -1, model.lm.dim)
+    with torch.no_grad():
+        pred = model._chunk_predictions(enc, batch, C, row_index)  # (B, K, U+1, dj)
+    left = model.cfg.left_chunks(C)
+    for b in range(2):
+        frames = int(batch.frames[b])
+        for k in range((frames + C - 1) // C):
+            window = enc[b:b + 1, max(0, (k - left) * C):min((k + 1) * C, frames)]
+            for u in range(int(batch.n_classes[b]) + 1):
+                p = int(batch.rows[b, u])
+                hidden, _ = model.lm.start(window, batch.tokens[b:b + 1, :p + 1])
+                assert torch.allclose(model.joiner.pred_proj(hidden)[0], pred[b, k, u], atol=1e-5), (b, k, u)
+
+
+def test_search_steps_equal_a_fresh_prefill():
+    """Advancing the LLM token by token from a prefill gives the prefill of the longer prefix."""
+    model = tiny_trade()
+    search = Search(model, SearchConfig(context_tokens=50))
+    window = torch.randn(1, 12, DIMS.n_audio_state)
+    tokens = model.vocab.encode(" Cancel the order")
+    hyp = search._prefill(Hyp(), window)
+    for t in tokens:
+        hyp = search._advance(hyp, t, 0.0, 0.0)
+    fresh = search._prefill(Hyp(tokens=tokens, times=[0.0] * len(tokens)), window)
+    assert torch.allclose(hyp.pred, fresh.pred, atol=1e-5)
+    assert torch.allclose(hyp.class_logp, fresh.class_logp, atol=1e-4)
+
+
+def test_repetition_guard():
+    search = Search(tiny_trade())
+    assert search._repeats([5, 5, 5, 5], 5) and not search._repeats([5, 5, 5], 5)
+    assert search._repeats([1, 2, 1, 2, 1, 2, 1], 2) and not search._repeats([1, 2, 1, 2, 1], 2)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_search_hypotheses_are_distinct_sorted_and_timed_in_order(beam):
+    model = tiny_trade()
+    search = Search(model, SearchConfig(beam=beam, blank_penalty=3.0))  # a penalty makes the random model talk
+    enc = torch.randn(1, 24, DIMS.n_audio_state)
+    hyps = search.initial()
+    for a in range(0, 24, 8):
+        hyps = search.chunk(hyps, enc[:, a:a + 8], enc[:, max(0, a - 8):a + 8], a)
+    assert 1 <= len(hyps) <= beam
+    assert len({tuple(h.tokens) for h in hyps}) == len(hyps)
+    assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
+    best = hyps[0]
+    assert best.tokens, "with a large blank penalty the search must emit"
+    assert best.times == sorted(best.times) and 0 < best.times[0] and best.times[-1] <= 24 * 0.02 + 1e-9
+    assert all(t in model.vocab.token_text for t in best.tokens)
+
+
+def test_search_rejects_bad_settings():
+    with pytest.raises(ValueError):
+        SearchConfig(beam=0)
+    with pytest.raises(ValueError):
+        SearchConfig(fusion_weight=1.5)
+    with pytest.raises(ValueError):
+        TradeConfig(family="gpt")
