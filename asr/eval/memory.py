@@ -41,7 +41,6 @@ def memory_over_stream(clips: list[np.ndarray], minutes: float, chunk_ms: int, l
         from asr.models.whisper.load import load_whisper
 
         encoder = load_whisper().encoder.eval()
-    torch.set_grad_enabled(False)
     chunk_frames = chunk_ms // 20
     mel, enc = StreamingLogMel(), StreamingEncoder(encoder, chunk_frames, left_chunks)
     source, pending = cycle(clips), np.zeros(0, np.float32)
