@@ -16,7 +16,6 @@ from itertools import cycle
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
