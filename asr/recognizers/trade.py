@@ -59,9 +59,6 @@ class TradeRecognizer(StreamingRecognizer):
     def stream(self) -> "TradeStream":
         return TradeStream(self.model, Search(self.model, self.search_cfg), int(self.chunk_ms / 1000 / FRAME_S))
 
-    def warmup(self):
-        self.transcribe(np.zeros(16000, np.float32))
-
 
 @register("trade-offline")
 class TradeOfflineRecognizer(Recognizer):
@@ -178,6 +175,5 @@ class TradeStream(RecognizerStream):
         """Whether the LLM expects a new word (or the end) next, so the last word is complete."""
         if hyp.lm_logp is None:
             return False
-        top = int(hyp.lm_logp.masked_fill(~self.search.active, -float("inf")).argmax())
-        text = self.model.vocab.token_text.get(top, " ")
+        text = self.model.vocab.token_text.get(self.search.top_token(hyp), " ")
         return text[:1].isspace()

@@ -91,12 +91,16 @@ class Search:
                 return True
         return False
 
+    def top_token(self, hyp: Hyp) -> int:
+        """The LLM's most likely next token among the active (pruned-tokenizer) ones."""
+        return int(hyp.lm_logp.masked_fill(~self.active, -float("inf")).argmax())
+
     def _punctuate(self, hyp: Hyp, time_s: float) -> Hyp:
         """At a blank right after a word: emit the LLM's top tokens while they are non-verbalised."""
         if not hyp.tokens or hyp.tokens[-1] in self.nonverbal:
             return hyp
         for _ in range(self.cfg.max_nonverbal):
-            top = int(hyp.lm_logp.masked_fill(~self.active, -float("inf")).argmax())
+            top = self.top_token(hyp)
             if top not in self.nonverbal:
                 break
             hyp = self._advance(hyp, top, time_s, hyp.score)
