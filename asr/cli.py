@@ -10,7 +10,7 @@ Examples::
     python -m asr eval --manifest data/asr/test.jsonl --recognizer faster-whisper --out runs/eval
     python -m asr eval --manifest data/asr/test.jsonl --recognizer whisper-local-agreement \
         --chunk-ms 640,960 --limit 150 --concurrency --out runs/eval-la
-    python -m asr bench-memory --minutes 30 --chunk-ms 640 --out runs/bench-memory
+    python -m asr bench-memory --recognizer trade --minutes 30 --chunk-ms 640 --out runs/bench-memory
     python -m asr transcribe call.wav --recognizer whisper-local-agreement --chunk-ms 640 --json
     python -m asr train --config asr/recipes/trade/configs/whisper.json --out exp/trade-whisper
     python -m asr eval --manifest data/asr/test.jsonl --recognizer trade --chunk-ms 320,640,960 \
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of evaluating: WER per voice from a run's <manifest>-<chunk>.utterances.jsonl")
     e.add_argument("--concurrency", action="store_true",
                    help="also find how many live streams keep up on this machine (streaming only, ~20 s per try)")
+    e.add_argument("--join", type=int, default=1, metavar="N",
+                   help="play N consecutive utterances as one stream, 0.5 s apart (long-stream test: compare "
+                        "with --join 1 on the same --limit)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
@@ -85,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
                          "fusion_weight=0.5 (trade); compute_type=int8 (faster-whisper)")
-    bm = sub.add_parser("bench-memory", help="memory of the streaming encoder over a long stream of real speech")
+    bm = sub.add_parser("bench-memory", help="memory of a streaming recognizer over a long stream of real speech")
     bm.add_argument("--manifest", type=Path, default=Path("data/asr/test.jsonl"), help="speech to loop")
+    bm.add_argument("--recognizer", default="trade",
+                    help="a streaming recognizer, or `encoder` for the streaming Whisper encoder alone")
     bm.add_argument("--minutes", type=float, default=30.0)
     bm.add_argument("--chunk-ms", type=int, default=640)
-    bm.add_argument("--left-chunks", type=int, default=4)
+    bm.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="recognizer option, repeatable (as for eval)")
     bm.add_argument("--out", type=Path, default=Path("runs/bench-memory"), help="memory.json and memory.png")
     trn = sub.add_parser("train", help="train a TRADE recognizer (resumable: rerun the same command)",
                          description="Recipe: asr/recipes/trade/README.md. Writes log.jsonl, loss.png, "
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench-memory":
         from asr.eval.memory import run as bench_memory
 
-        result = bench_memory(args.manifest, args.minutes, args.chunk_ms, args.left_chunks, args.out)
+        result = bench_memory(args.manifest, args.minutes, args.chunk_ms, args.recognizer, args.out, dict(args.option))
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
         return 0
     if args.command == "eval" and args.by_voice:
@@ -140,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         if not args.manifest or not args.out:
             print("error: eval needs --manifest and --out (or --by-voice FILE)", file=sys.stderr)
+            return 2
+        if args.join < 1:
+            print(f"error: --join takes a count of utterances per stream (≥ 1), got {args.join}", file=sys.stderr)
             return 2
         from asr.eval.harness import run
         from asr.recognizer import capabilities
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         from asr.data.manifest import ManifestError
 
         try:
-            run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option))
+            run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option),
+                args.join)
         except (ManifestError, TypeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -57,6 +57,11 @@ class RecognizerStream:
         """The stream has ended: commit everything still pending."""
         raise NotImplementedError
 
+    def state_size(self) -> dict[str, int]:
+        """Sizes of what the stream keeps between pushes (floats, frames, tokens), for the
+        flat-memory benchmark: none may grow with the stream's length."""
+        return {}
+
     def _push(self, pcm: np.ndarray) -> list[StreamEvent]:
         raise NotImplementedError
 

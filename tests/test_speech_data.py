@@ -158,6 +158,22 @@ def test_eval_harness_scores_a_manifest(tiny_corpus, tmp_path):
     assert markdown_table(rows).count("\n") == 3
 
 
+def test_joined_utterances_play_back_to_back_with_their_word_times_moved(tiny_corpus):
+    from asr.audio import load_audio
+    from asr.data.join import join_utterances
+
+    a, b = read_manifest(tiny_corpus / "test.jsonl")[:2]
+    joined, audio = join_utterances([a, b], [0.5])
+    first = load_audio(a.audio)
+    assert len(audio) == len(first) + SAMPLE_RATE // 2 + len(load_audio(b.audio))
+    assert joined.duration == pytest.approx(len(audio) / SAMPLE_RATE)
+    assert joined.spoken == f"{a.spoken} {b.spoken}" and joined.id == f"{a.id}+{b.id}"
+    offset = len(first) / SAMPLE_RATE + 0.5
+    assert [w.end for w in joined.words] == pytest.approx([w.end for w in a.words] + [w.end + offset for w in b.words])
+    with pytest.raises(ValueError, match="gaps"):
+        join_utterances([a, b], [])
+
+
 def test_resume_cuts_what_a_killed_build_half_wrote(tiny_corpus, tmp_path):
     import shutil
 

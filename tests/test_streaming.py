@@ -18,10 +18,11 @@ from asr.recognizer import RecognizerStream, StreamingRecognizer
 def test_word_latency_counts_matched_words_only():
     ref = [WordTiming(word=w, start=s, end=e) for w, s, e in [("call", 0, .4), ("me", .4, .6), ("at", .6, .8),
                                                                  ("nine", .8, 1.2)]]
-    hyp = [Word("Call", 0, .4, 1.0), ("me"), Word("on", .6, .8, 1.5), Word("9.", .8, 1.2, 2.0)]
-    hyp[1] = Word("me", .4, .6, 1.0)
+    hyp = [Word("Call", 0, .4, 1.0), Word("me", .4, .7, 1.0), Word("on", .6, .8, 1.5), Word("9.", .8, 1.3, 2.0)]
     # "at" ≠ "on" is skipped; "9." normalises to "9" like "nine"
-    assert word_latencies(ref, hyp) == pytest.approx([0.6, 0.4, 0.8])
+    latencies, frame_delays = word_latencies(ref, hyp)
+    assert latencies == pytest.approx([0.6, 0.4, 0.8])
+    assert frame_delays == pytest.approx([0.0, 0.1, 0.1])
 
 
 def test_wer_by_voice_counts_base_voices_and_espeak_variants():
@@ -70,15 +71,26 @@ class Oracle(StreamingRecognizer):
 def test_live_clock_adds_compute_and_falls_behind_when_slow():
     words = [Word("one", 0.1, 0.5), Word("two", 0.6, 1.1), Word("three", 1.2, 1.9)]
     audio = np.zeros(2 * SAMPLE_RATE, np.float32)
-    fast = decode_live(Oracle(words, 500, 0.0), audio, 500)
+    fast = decode_live(Oracle(words, 500, 0.0), audio, push_ms=500, tail_s=0)
     assert [w.emitted_s for w in fast.words] == pytest.approx([0.5, 1.5, 2.0], abs=0.01)
     # 0.3 s per 0.5 s chunk keeps up: each word is late by one push
-    ok = decode_live(Oracle(words, 500, 0.3), audio, 500)
+    ok = decode_live(Oracle(words, 500, 0.3), audio, push_ms=500, tail_s=0)
     assert [w.emitted_s for w in ok.words] == pytest.approx([0.8, 1.8, 2.3], abs=0.05)
     # 0.8 s per 0.5 s chunk falls further behind with every push
-    slow = decode_live(Oracle(words, 500, 0.8), audio, 500)
+    slow = decode_live(Oracle(words, 500, 0.8), audio, push_ms=500, tail_s=0)
     assert [w.emitted_s for w in slow.words] == pytest.approx([1.3, 2.9, 3.7], abs=0.1)
     assert slow.compute_s == pytest.approx(4 * 0.8, abs=0.1)
+
+
+def test_live_streams_hear_silence_after_the_clip_before_the_end_of_stream_flush():
+    """A word the recognizer is still holding when the clip ends counts from when the live
+    stream gives it out, not from the flush at the end of the stream."""
+    late = [Word("one", 0.1, 0.5), Word("two", 1.2, 2.4)]  # "two" is only certain 0.4 s after the clip
+    audio = np.zeros(2 * SAMPLE_RATE, np.float32)
+    flushed = decode_live(Oracle(late, 500, 0.0), audio, push_ms=500, tail_s=0)
+    heard = decode_live(Oracle(late, 500, 0.0), audio, push_ms=500, tail_s=1.0)
+    assert [w.emitted_s for w in flushed.words] == pytest.approx([0.5, 2.0], abs=0.01)
+    assert [w.emitted_s for w in heard.words] == pytest.approx([0.5, 2.5], abs=0.01)
 
 
 def test_stream_push_rejects_unusable_audio():
@@ -158,14 +170,15 @@ def test_transcribe_cli_prints_json(speech, tmp_path, capsys):
 def test_memory_benchmark_cache_stops_growing():
     import torch
 
-    from asr.eval.memory import memory_over_stream
+    from asr.eval.memory import EncoderStream, memory_over_stream
     from asr.models.whisper.model import AudioEncoder, ModelDimensions
 
     torch.manual_seed(0)
     dims = ModelDimensions(n_audio_ctx=100, n_audio_state=32, n_audio_head=2, n_audio_layer=2)
     clip = np.random.default_rng(0).standard_normal(3 * SAMPLE_RATE).astype(np.float32) * 0.1
-    r = memory_over_stream([clip], minutes=3, chunk_ms=320, left_chunks=2, encoder=AudioEncoder(dims).eval())
+    stream = EncoderStream(AudioEncoder(dims).eval(), chunk_ms=320, left_chunks=2)
+    r = memory_over_stream([clip], minutes=3, chunk_ms=320, stream=stream, name="tiny encoder")
     bound = 2 * dims.n_audio_layer * 2 * 16 * dims.n_audio_state  # k and v, 2 left chunks of 16 frames
     assert [s["kv_cache_floats"] for s in r["samples"]] == [bound] * 3
-    assert r["encoder_frames"] >= 3 * 60 * 50 - 2 * 16 * 2  # all but the unflushed look-ahead tail
+    assert r["state_last"]["encoder_frames"] >= 3 * 60 * 50 - 2 * 16 * 2  # all but the unflushed look-ahead tail
     assert max(s["mel_buffer_frames"] for s in r["samples"]) < 2 * 3 * 16 + 4

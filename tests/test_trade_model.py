@@ -4,10 +4,12 @@ search computes by re-prefilling the LLM on that chunk's window."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from asr.data.manifest import WordTiming
+from asr.events import Final
 from asr.models.lora import LoRALinear, add_lora
 from asr.models.trade.lm import WhisperDecoderLM
 from asr.models.trade.model import Trade, TradeConfig, collate, window_mask
@@ -195,3 +197,27 @@ def test_search_rejects_bad_settings():
         SearchConfig(fusion_weight=1.5)
     with pytest.raises(ValueError):
         TradeConfig(family="gpt")
+
+
+def test_stream_forgets_committed_tokens_without_changing_its_output():
+    """A long stream keeps a bounded token tail, and dropping the rest changes no event."""
+    from asr.recognizers.trade import TradeStream
+
+    model = tiny_trade()
+    # transducer scores alone and a blank penalty make the random model talk
+    search = Search(model, SearchConfig(blank_penalty=3.0, fusion_weight=1.0, context_tokens=4))
+    audio = np.random.default_rng(0).standard_normal(16000 * 12).astype(np.float32) * 0.1
+
+    def run(forget: bool):
+        stream, events, kept = TradeStream(model, search, chunk_frames=16), [], 0
+        if not forget:
+            stream._forget_committed = lambda: None
+        for i in range(0, len(audio), 5120):
+            events += stream.push(audio[i:i + 5120])
+            kept = max(kept, stream.state_size()["hypothesis_tokens"])
+        return events + stream.finish(), kept
+
+    (forgetting, kept), (remembering, grown) = run(True), run(False)
+    assert forgetting == remembering
+    assert sum(len(e.words) for e in forgetting if isinstance(e, Final)) > 30
+    assert kept <= 20 + 16 // 2 + 2 < grown  # the kept tail, at most a chunk's symbols and punctuation

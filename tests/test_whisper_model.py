@@ -34,7 +34,7 @@ def stream(enc, mel, C, N_l, lookahead, rng):
 
 @pytest.mark.parametrize("C", [3, 5])
 @pytest.mark.parametrize("N_l", [0, 1, 4])
-@pytest.mark.parametrize("lookahead", [False, True])
+@pytest.mark.parametrize("lookahead", [0, 2, 5])  # frames; capped at C (5 is a whole chunk at C=3)
 @pytest.mark.parametrize("n_mel", [74, 75])  # ends mid-chunk; odd length exercises conv padding
 def test_streaming_equals_masked_full_forward(tiny_encoder, C, N_l, lookahead, n_mel):
     rng = np.random.default_rng(C * 100 + N_l)
@@ -46,26 +46,32 @@ def test_streaming_equals_masked_full_forward(tiny_encoder, C, N_l, lookahead, n
     torch.testing.assert_close(streamed, full, atol=2e-5, rtol=1e-4)
 
 
-def test_lookahead_does_not_compound_with_depth(tiny_encoder):
-    """Chunk 0's outputs may depend on chunk 1 (its look-ahead) but never on chunk 2."""
+@pytest.mark.parametrize("L", [1, 4])
+def test_lookahead_does_not_compound_with_depth(tiny_encoder, L):
+    """Chunk 0's outputs may depend on the first L frames of chunk 1 (its look-ahead), never on
+    anything later, however deep the encoder."""
     C = 4
     mel = torch.randn(TINY.n_mels, 2 * 5 * C)
     changed = mel.clone()
-    changed[:, 2 * 2 * C + 3:] += 5.0  # perturb chunk 2 onwards (beyond the convs' 20 ms reach)
+    changed[:, 2 * (C + L) + 1:] += 5.0  # every frame past the look-ahead (beyond the convs' 20 ms reach)
     with torch.no_grad():
-        a = tiny_encoder(mel[None], chunk_frames=C, left_chunks=-1, lookahead=True)
-        b = tiny_encoder(changed[None], chunk_frames=C, left_chunks=-1, lookahead=True)
+        a = tiny_encoder(mel[None], chunk_frames=C, left_chunks=-1, lookahead=L)
+        b = tiny_encoder(changed[None], chunk_frames=C, left_chunks=-1, lookahead=L)
     torch.testing.assert_close(a[:, :C], b[:, :C])
-    assert not torch.allclose(a[:, C:2 * C], b[:, C:2 * C])  # chunk 1 does see chunk 2
+    assert not torch.allclose(a[:, C:2 * C], b[:, C:2 * C])  # chunk 1 does see what follows
 
 
 def test_mask_shapes_and_left_context():
-    m = chunk_attention_mask(6, 2, left_chunks=1, lookahead=False)
+    m = chunk_attention_mask(6, 2, left_chunks=1, lookahead=0)
     assert m.tolist()[5] == [False, False, True, True, True, True]
     assert m.tolist()[0] == [True, True, False, False, False, False]
-    la = chunk_attention_mask(6, 2, left_chunks=0, lookahead=True)
+    la = chunk_attention_mask(6, 2, left_chunks=0, lookahead=2)
     assert la.shape == (10, 10)
     assert la[0].tolist() == [True, True, False, False, False, False, True, True, False, False]
+    part = chunk_attention_mask(6, 2, left_chunks=0, lookahead=1)  # copies of frames 2 and 4
+    assert part.shape == (8, 8)
+    assert part[1].tolist() == [True, True, False, False, False, False, True, False]
+    assert part[6].tolist() == [True, True, False, False, False, False, True, False]  # the copy serves chunk 0
 
 
 def test_streaming_state_stays_bounded(tiny_encoder):

@@ -1,13 +1,23 @@
 """``python -m asr eval``: one recognizer over manifests → WER, emission latency, RTF, RSS.
 
-Streaming recognizers are fed each clip ``chunk_ms`` at a time as if live: a push starts
-when its chunk has fully arrived and the previous push has finished, so a recognizer slower
-than real time falls behind and its latency shows it. A word's emission time is the moment
+Streaming recognizers are fed each clip as a live call delivers it, in ``PUSH_MS`` transport
+frames (pipecat and LiveKit deliver 10–20 ms); each decodes whenever it holds a chunk (plus
+whatever look-ahead it needs). A push starts when its frame has fully arrived and the previous
+push has finished, so a recognizer slower than real time falls behind and its latency shows it. A word's emission time is the moment
 the push that committed it finished; its latency is that time minus the word's true end
 (manifest timings). An offline recognizer emits every word once the whole clip has arrived
 and been decoded (``duration + decode time``). Latency counts the reference words the
 hypothesis got right: both sides are normalised word by word and aligned. Sentence-end
 latency is the emission time of the last sentence-end mark minus the end of the last word.
+
+A live call does not stop when the caller does: streams get ``TAIL_S`` of silence after each
+clip before ``finish``, so a word or sentence end counts from when the recognizer gave it out
+while listening, not from the end-of-stream flush. The frame delay (the audio time a word's
+last token was emitted at, minus the word's true end) is the model's own share of the latency;
+the rest is chunking, look-ahead, committing and compute.
+
+``join`` > 1 plays that many consecutive utterances as one stream with ``JOIN_GAP_S`` pauses
+(the long-stream test: WER should hold as streams grow).
 """
 
 from __future__ import annotations
@@ -22,11 +32,16 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
+from asr.data.join import join_utterances
 from asr.data.manifest import Utterance, WordTiming, read_manifest
 from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
 from asr.normalize import normalize
 from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed
+
+PUSH_MS = 20
+TAIL_S = 1.0
+JOIN_GAP_S = 0.5
 
 
 @dataclass
@@ -42,12 +57,14 @@ class Decoded:
         return " ".join(w.text for w in self.words)
 
 
-def decode_live(rec: StreamingRecognizer, audio: np.ndarray, chunk_ms: int) -> Decoded:
-    """Stream a clip through ``rec`` in real-time order, ``chunk_ms`` per push, then finish."""
+def decode_live(rec: StreamingRecognizer, audio: np.ndarray, push_ms: int = PUSH_MS, tail_s: float = TAIL_S) -> Decoded:
+    """Stream a clip and ``tail_s`` of silence through ``rec`` in real-time order, ``push_ms``
+    per push, then finish."""
     clock = compute = 0.0
     words, ends = [], []
+    audio = np.concatenate([audio, np.zeros(int(tail_s * SAMPLE_RATE), np.float32)])
     started = time.perf_counter()
-    for arrived, events in feed(rec.stream(), audio, chunk_ms):
+    for arrived, events in feed(rec.stream(), audio, push_ms):
         elapsed = time.perf_counter() - started  # the push that produced ``events``
         compute += elapsed
         clock = max(clock, arrived) + elapsed
@@ -75,13 +92,14 @@ def decode_offline(rec: Recognizer, audio: np.ndarray) -> Decoded:
     return Decoded(t.words, ends, elapsed)
 
 
-def word_latencies(reference: list[WordTiming], hypothesis: list[Word]) -> list[float]:
-    """Emission time − true end, for each reference word the hypothesis matched."""
+def word_latencies(reference: list[WordTiming], hypothesis: list[Word]) -> tuple[list[float], list[float]]:
+    """(emission time − true end, hypothesis end time − true end) for each reference word the
+    hypothesis matched."""
     ref = [(tok, w.end) for w in reference for tok in normalize(w.word).split()]
-    hyp = [(tok, w.emitted_s) for w in hypothesis for tok in normalize(w.text).split()]
-    pairs = alignment([t for t, _ in ref], [t for t, _ in hyp])
-    return [hyp[j][1] - ref[i][1] for i, j in pairs
-            if i is not None and j is not None and ref[i][0] == hyp[j][0]]
+    hyp = [(tok, w) for w in hypothesis for tok in normalize(w.text).split()]
+    pairs = [(i, j) for i, j in alignment([t for t, _ in ref], [t for t, _ in hyp])
+             if i is not None and j is not None and ref[i][0] == hyp[j][0]]
+    return [hyp[j][1].emitted_s - ref[i][1] for i, j in pairs], [hyp[j][1].end_s - ref[i][1] for i, j in pairs]
 
 
 def _percentiles(values: list[float], *qs: int) -> list[int | None]:
@@ -93,11 +111,13 @@ class EvalResult:
     recognizer: str
     manifest: str
     chunk_ms: int | None
-    utterances: int = 0
+    join: int = 1  # utterances per stream
+    utterances: int = 0  # streams: utterances / join
     audio_s: float = 0.0
     errors: ErrorCounts = field(default_factory=ErrorCounts)
     compute_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list, repr=False)
+    frame_delays_s: list[float] = field(default_factory=list, repr=False)
     sentence_end_latencies_s: list[float] = field(default_factory=list, repr=False)
     peak_rss_mb: float = 0.0
     realtime_streams: int | None = None
@@ -112,7 +132,9 @@ class EvalResult:
         self.errors = self.errors + errors
         self.per_utterance.append({"id": u.id, "voice": u.voice, "reference": u.text, "hypothesis": d.text,
                                    **asdict(errors)})
-        self.latencies_s += word_latencies(u.words, d.words)
+        latencies, frame_delays = word_latencies(u.words, d.words)
+        self.latencies_s += latencies
+        self.frame_delays_s += frame_delays
         if d.sentence_ends and u.words:
             self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
 
@@ -120,29 +142,40 @@ class EvalResult:
         lat = self.latencies_s
         p50, p95 = _percentiles(lat, 50, 95)
         s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
-        return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms,
+        f50, f95 = _percentiles(self.frame_delays_s, 50, 95)
+        return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms, "join": self.join,
                 "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
                 "wer": round(self.errors.wer, 4), **asdict(self.errors),
                 "rtf": round(self.compute_s / max(self.audio_s, 1e-9), 4),
                 "latency_mean_ms": round(float(np.mean(lat)) * 1000) if lat else None,
                 "latency_p50_ms": p50, "latency_p95_ms": p95, "latency_words": len(lat),
+                "frame_delay_p50_ms": f50, "frame_delay_p95_ms": f95,
                 "sentence_end_p50_ms": s50, "sentence_end_p90_ms": s90,
                 "sentence_end_found": round(len(self.sentence_end_latencies_s) / max(1, self.utterances), 3),
                 "realtime_streams": self.realtime_streams,
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
 
 
+def joined(utterances: list[Utterance], n: int) -> list[tuple[Utterance, np.ndarray]]:
+    """Consecutive groups of ``n`` utterances as single streams (the last group may be shorter)."""
+    groups = [utterances[i:i + n] for i in range(0, len(utterances), n)]
+    return [join_utterances(g, [JOIN_GAP_S] * (len(g) - 1)) for g in groups]
+
+
 def evaluate(recognizer: str | Recognizer, manifest: Path, limit: int | None = None, chunk_ms: int | None = None,
-             concurrency: bool = False, **options) -> EvalResult:
-    """Score one recognizer (a registered name, or an instance) on the first ``limit`` utterances."""
+             concurrency: bool = False, join: int = 1, **options) -> EvalResult:
+    """Score one recognizer (a registered name, or an instance) on the first ``limit`` utterances,
+    ``join`` of them at a time."""
     utterances = read_manifest(manifest)[:limit]
     rec = recognizer if isinstance(recognizer, Recognizer) else \
         create_recognizer(recognizer, **({"chunk_ms": chunk_ms} if chunk_ms else {}), **options)
     rec.warmup()
-    result = EvalResult(rec.name, str(manifest), chunk_ms)
-    for u in tqdm(utterances, desc=f"{rec.name}@{chunk_ms or 'offline'} on {Path(manifest).stem}", unit="utt"):
-        audio = load_audio(u.audio)
-        result.add(u, decode_live(rec, audio, chunk_ms) if chunk_ms else decode_offline(rec, audio))
+    result = EvalResult(rec.name, str(manifest), chunk_ms, join)
+    inputs = joined(utterances, join) if join > 1 else ((u, None) for u in utterances)
+    desc = f"{rec.name}@{chunk_ms or 'offline'} on {Path(manifest).stem}" + (f" ×{join}" if join > 1 else "")
+    for u, audio in tqdm(inputs, total=-(-len(utterances) // join), desc=desc, unit="stream"):
+        audio = load_audio(u.audio) if audio is None else audio
+        result.add(u, decode_live(rec, audio) if chunk_ms else decode_offline(rec, audio))
     if concurrency and chunk_ms:
         from asr.eval.concurrency import realtime_streams
 
@@ -180,30 +213,33 @@ def markdown_table(rows: list[dict]) -> str:
     def ms(a, b):
         return f"{a} / {b}" if a is not None else "–"
 
-    head = ("| recognizer | manifest | chunk ms | utts | WER % | RTF | word latency p50 / p95 ms | "
-            "sentence end p50 / p90 ms | real-time streams | peak RSS MB |")
-    lines = [head, "|" + "---|" * 10]
+    head = ("| recognizer | manifest | chunk ms | streams | WER % | RTF | word latency p50 / p95 ms | "
+            "frame delay p50 / p95 ms | sentence end p50 / p90 ms | real-time streams | peak RSS MB |")
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
-        lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem} | {r['chunk_ms'] or 'offline'} | "
+        join = f" ×{r['join']}" if r.get("join", 1) > 1 else ""
+        lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem}{join} | {r['chunk_ms'] or 'offline'} | "
                      f"{r['utterances']} | {100 * r['wer']:.2f} | {r['rtf']:.3f} | "
                      f"{ms(r['latency_p50_ms'], r['latency_p95_ms'])} | "
+                     f"{ms(r.get('frame_delay_p50_ms'), r.get('frame_delay_p95_ms'))} | "
                      f"{ms(r['sentence_end_p50_ms'], r['sentence_end_p90_ms'])} | "
                      f"{r['realtime_streams'] if r['realtime_streams'] is not None else '–'} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
 
 def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None],
-        concurrency: bool = False, options: dict | None = None) -> list[dict]:
+        concurrency: bool = False, options: dict | None = None, join: int = 1) -> list[dict]:
     """Every manifest × chunk size; writes results.json and results.md (rewritten after each row)
-    and each run's per-utterance hypotheses and errors (``<manifest>-<chunk>.utterances.jsonl``)."""
+    and each run's per-stream hypotheses and errors (``<manifest>-<chunk>[-x<join>].utterances.jsonl``)."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for c in chunks:
         rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}), **(options or {}))
         for m in manifests:
-            result = evaluate(rec, m, limit, c, concurrency)
+            result = evaluate(rec, m, limit, c, concurrency, join)
             rows.append(result.summary())
-            with open(out / f"{Path(m).stem}-{c or 'offline'}.utterances.jsonl", "w") as f:
+            suffix = f"-x{join}" if join > 1 else ""
+            with open(out / f"{Path(m).stem}-{c or 'offline'}{suffix}.utterances.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in result.per_utterance)
             (out / "results.json").write_text(json.dumps(rows, indent=2))
             (out / "results.md").write_text(markdown_table(rows))

@@ -30,6 +30,7 @@ from asr.recognizer import Recognizer, RecognizerCapabilities, RecognizerStream,
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "trade-whisper"
 SENTENCE_END_TOKENS = (".", "?", "!")
+WORD_ENDING_MARKS = (".", "?", "!", ",")
 # the shipped checkpoint emits late without it: 0 → 3 took dev WER from 22.6% to 16.5% at 640 ms
 # (first 40 dev utterances; asr/RESULTS.md)
 BLANK_PENALTY = 3.0
@@ -46,15 +47,16 @@ class TradeRecognizer(StreamingRecognizer):
     name = "trade"
 
     def __init__(self, chunk_ms: int = 640, checkpoint: str | Path | None = None, beam: int = 1,
-                 fusion_weight: float = 0.5, blank_penalty: float = BLANK_PENALTY, threads: int | None = None,
-                 model: Trade | None = None):
+                 fusion_weight: float = 0.5, blank_penalty: float = BLANK_PENALTY, context_tokens: int = 20,
+                 threads: int | None = None, model: Trade | None = None):
         self.model = model or _load(checkpoint, threads)
         stack = self.model.cfg.frame_stack
         step_ms = int(1000 * FRAME_S * stack)
         if chunk_ms < step_ms or chunk_ms % step_ms:
             raise ValueError(f"chunk_ms must be a positive multiple of {step_ms}, got {chunk_ms}")
         self.chunk_ms = chunk_ms
-        self.search_cfg = SearchConfig(beam=beam, fusion_weight=fusion_weight, blank_penalty=blank_penalty)
+        self.search_cfg = SearchConfig(beam=beam, fusion_weight=fusion_weight, blank_penalty=blank_penalty,
+                                       context_tokens=context_tokens)
 
     def stream(self) -> "TradeStream":
         return TradeStream(self.model, Search(self.model, self.search_cfg), int(self.chunk_ms / 1000 / FRAME_S))
@@ -104,7 +106,7 @@ class TradeStream(RecognizerStream):
         self.model, self.search, self.C = model, search, chunk_frames
         left = model.cfg.left_chunks(chunk_frames)
         self.features = StreamingLogMel()
-        self.encoder = StreamingEncoder(model.encoder, chunk_frames, left, lookahead=True)
+        self.encoder = StreamingEncoder(model.encoder, chunk_frames, left, model.cfg.lookahead_frames(chunk_frames))
         self.window = torch.zeros(1, 0, model.encoder.dims.n_audio_state)
         self.window_frames = (left + 1) * chunk_frames
         self.hyps: list[Hyp] = search.initial()
@@ -153,11 +155,11 @@ class TradeStream(RecognizerStream):
                 events.append(SentenceEnd(mark, best.times[k], self.now_s))
         self.announced = self.stable
         # commit the words before the last stable word start; the last word too once the
-        # LLM expects a new word next (or the stream has ended)
+        # LLM expects a new word or punctuation next (or the stream has ended)
         tokens = best.tokens
         starts = [k for k in range(self.committed_tokens + 1, self.stable) if text_of[tokens[k]][:1].isspace()]
         end = starts[-1] if starts else self.committed_tokens
-        if final or self.stable == len(tokens) and self._next_token_starts_word(best):
+        if final or self.stable == len(tokens) and self._last_word_complete(best):
             end = self.stable
         if end > self.committed_tokens:
             words = _words(self.model, tokens[self.committed_tokens:end], best.times[self.committed_tokens:end])
@@ -169,11 +171,39 @@ class TradeStream(RecognizerStream):
         tail = "".join(text_of[t] for t in best.tokens[self.committed_tokens:]).strip()
         if tail and not final:
             events.append(Partial(tail, self.now_s))
+        self._forget_committed()
         return events
 
-    def _next_token_starts_word(self, hyp: Hyp) -> bool:
-        """Whether the LLM expects a new word (or the end) next, so the last word is complete."""
+    def _forget_committed(self):
+        """Drop committed tokens the search no longer reads (it re-reads the last
+        ``context_tokens``; the repetition guard, the last 20), so a long stream keeps a bounded
+        tail, not its whole transcript. Committed tokens are shared by every hypothesis."""
+        drop = self.committed_tokens - max(2 * self.search.cfg.context_tokens, 20)
+        if drop <= 0:
+            return
+        for h in self.hyps:
+            h.tokens, h.times = h.tokens[drop:], h.times[drop:]
+        self.committed_tokens -= drop
+        self.stable -= drop
+        self.announced -= drop
+
+    def state_size(self) -> dict[str, int]:
+        return {"kv_cache_floats": sum(k.numel() + v.numel() for kv in self.encoder.cache if kv for k, v in [kv]),
+                "mel_buffer_frames": self.encoder.mel.shape[1], "window_frames": self.window.shape[1],
+                "hypothesis_tokens": max(len(h.tokens) for h in self.hyps)}
+
+    def _last_word_complete(self, hyp: Hyp) -> bool:
+        """Whether the LLM expects a new word or punctuation next, so the last word is complete.
+        Punctuation counts only after a word of two or more letters: after digits or a single
+        letter it may go on as a number or an abbreviation ("4:32", "a.m.")."""
         if hyp.lm_logp is None:
             return False
-        text = self.model.vocab.token_text.get(self.search.top_token(hyp), " ")
-        return text[:1].isspace()
+        text_of = self.model.vocab.token_text
+        nxt = text_of.get(self.search.top_token(hyp), " ")
+        if nxt[:1].isspace():
+            return True
+        if nxt.strip() not in WORD_ENDING_MARKS:
+            return False
+        start = max((k for k, t in enumerate(hyp.tokens) if text_of[t][:1].isspace()), default=0)
+        word = "".join(text_of[t] for t in hyp.tokens[start:]).strip()
+        return len(word) > 1 and word.isalpha()

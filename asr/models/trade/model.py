@@ -45,6 +45,7 @@ class TradeConfig:
     encoder_trainable_layers: int = 2  # the top ones; the rest stay as bundled
     left_context_s: float = 5.0  # LDAA and encoder left context
     adaptor_stack: int = 4  # family (b): encoder frames per LLM audio position (80 ms)
+    lookahead_ms: float | None = None  # encoder look-ahead into the next chunk; None: the whole chunk
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -52,6 +53,13 @@ class TradeConfig:
 
     def left_chunks(self, chunk_frames: int) -> int:
         return max(1, round(self.left_context_s / (chunk_frames * FRAME_S)))
+
+    def lookahead_frames(self, chunk_frames: int) -> int:
+        """Encoder frames of the next chunk a chunk waits for: what streaming adds to latency
+        beyond the chunk itself."""
+        if self.lookahead_ms is None:
+            return chunk_frames
+        return min(chunk_frames, round(self.lookahead_ms / 1000 / FRAME_S))
 
 
 class Joiner(nn.Module):
@@ -140,7 +148,8 @@ class Trade(nn.Module):
     def encode(self, mel: Tensor, frames: Tensor, chunk_frames: int | None) -> Tensor:
         """(B, 80, M) → (B, T, D); streaming attention pattern when ``chunk_frames`` is set."""
         left = self.cfg.left_chunks(chunk_frames) if chunk_frames else -1
-        return self.encoder(mel, chunk_frames, left, lookahead=bool(chunk_frames), lengths=frames)
+        lookahead = self.cfg.lookahead_frames(chunk_frames) if chunk_frames else 0
+        return self.encoder(mel, chunk_frames, left, lookahead=lookahead, lengths=frames)
 
     def stack(self, enc: Tensor) -> Tensor:
         """(B, T, D) → (B, ⌈T/s⌉, s·D): the joint's frames."""
@@ -227,15 +236,16 @@ def build_trade(cfg: TradeConfig, vocab: CompactVocab) -> Trade:
     return Trade(cfg, whisper.encoder, lm, vocab)
 
 
-def load_trade(directory: str | Path) -> Trade:
-    """A saved TRADE model (``Trade.save``) in eval mode, float32."""
+def load_trade(directory: str | Path, **overrides) -> Trade:
+    """A saved TRADE model (``Trade.save``) in eval mode, float32. ``overrides``: config fields
+    that leave the weights' shapes alone (``lookahead_ms``, ``left_context_s``), for fine-tuning."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
     if not (directory / "model.safetensors").is_file():
         raise FileNotFoundError(f"no TRADE checkpoint in {directory}: train one with "
                                 "`python -m asr train` (asr/recipes/trade/README.md)")
-    cfg = TradeConfig(**json.loads((directory / "config.json").read_text()))
+    cfg = TradeConfig(**{**json.loads((directory / "config.json").read_text()), **overrides})
     model = build_trade(cfg, CompactVocab.load(directory / "vocab.json"))
     state = {n: t.float() for n, t in load_file(directory / "model.safetensors").items()}
     missing = set(model.trainable_state()) - set(state)

@@ -5,8 +5,8 @@ Bottom-up: ``MultiHeadAttention`` → ``ResidualAttentionBlock`` → ``AudioEnco
 checkpoints.
 
 Streaming (see ``StreamingEncoder``): the encoder works on chunks of C frames (20 ms each).
-Frames of chunk k attend to N_l left chunks, their own chunk and one look-ahead chunk. The
-look-ahead is a *copy* of chunk k+1 appended to the input (TRADE's copy-and-append): the copy
+Frames of chunk k attend to N_l left chunks, their own chunk and L look-ahead frames (0..C). The
+look-ahead is a *copy* of chunk k+1's first L frames appended to the input (TRADE's copy-and-append): the copy
 attends to the same keys as chunk k but is never cached, so look-ahead does not compound
 with depth. ``chunk_attention_mask`` builds the same attention pattern for one full-sequence
 forward over [frames ‖ copies], which is what training uses and what streaming must equal.
@@ -120,21 +120,20 @@ class AudioEncoder(nn.Module):
         return x + self.positions(0, x.shape[1])
 
     def forward(self, mel: Tensor, chunk_frames: int | None = None, left_chunks: int = -1,
-                lookahead: bool = False, lengths: Tensor | None = None) -> Tensor:
+                lookahead: int = 0, lengths: Tensor | None = None) -> Tensor:
         """Full-sequence forward. With ``chunk_frames`` it applies the streaming attention
-        pattern (``chunk_attention_mask``) and returns the outputs of the real frames only.
+        pattern (``chunk_attention_mask``, ``lookahead`` frames of the next chunk) and returns the
+        outputs of the real frames only.
         ``lengths`` (B,): valid encoder frames per item of a padded batch; padding is never attended."""
         x = self.embed(mel)
         T = x.shape[1]
-        mask = None
+        mask, source = None, torch.arange(T)  # source: the frame each key stands for
         if chunk_frames:
             mask = chunk_attention_mask(T, chunk_frames, left_chunks, lookahead)
-            if lookahead:
-                copies = torch.arange(min(chunk_frames, T), T)  # chunk k+1's copy serves chunk k
-                x = torch.cat([x, x[:, copies]], 1)  # (B, T + T - C, C)
+            copies = lookahead_copies(T, chunk_frames, lookahead)
+            x = torch.cat([x, x[:, copies]], 1)  # (B, T + copies, C)
+            source = torch.cat([source, copies])
         if lengths is not None:
-            source = torch.arange(T) if not (chunk_frames and lookahead) else \
-                torch.cat([torch.arange(T), torch.arange(min(chunk_frames, T), T)])  # frame each key stands for
             valid = source[None, :] < lengths[:, None]  # (B, K)
             base = mask if mask is not None else torch.ones(len(source), len(source), dtype=torch.bool)
             # every query keeps itself, so a padded query's row is never empty (no NaNs)
@@ -144,24 +143,32 @@ class AudioEncoder(nn.Module):
         return self.ln_post(x[:, :T])
 
 
-def chunk_attention_mask(T: int, C: int, left_chunks: int = -1, lookahead: bool = False) -> Tensor:
-    """Bool mask (Q, K), True = may attend, for the sequence [frames 0..T) ‖ [copies of frames C..T)].
+def lookahead_copies(T: int, C: int, lookahead: int) -> Tensor:
+    """The frames copied as look-ahead: the first ``lookahead`` of every chunk but the first."""
+    t = torch.arange(C, T)
+    return t[t % C < min(lookahead, C)]
 
-    Real frame in chunk k sees real chunks k-N_l..k and the copy of chunk k+1. The copy of
-    chunk j (made for chunk j-1) sees real chunks j-1-N_l..j-1 and itself. ``left_chunks`` < 0
-    means unlimited left context.
+
+def chunk_attention_mask(T: int, C: int, left_chunks: int = -1, lookahead: int = 0) -> Tensor:
+    """Bool mask (Q, K), True = may attend, for the sequence [frames 0..T) ‖ [look-ahead copies].
+
+    Real frame in chunk k sees real chunks k-N_l..k and the copy of the first ``lookahead``
+    frames of chunk k+1. The copy from chunk j (made for chunk j-1) sees real chunks
+    j-1-N_l..j-1 and the other copies from chunk j. ``left_chunks`` < 0 means unlimited left context.
+    A copy rather than a plain mask keeps the look-ahead from compounding with depth: chunk k+1's
+    real frames see chunk k+2, its copy does not.
     """
     chunk = torch.arange(T) // C  # (T,)
     lo = chunk - left_chunks if left_chunks >= 0 else torch.full_like(chunk, -1 << 30)
     real = (chunk[None, :] <= chunk[:, None]) & (chunk[None, :] >= lo[:, None])  # (T, T)
     if not lookahead:
         return real
-    copy_chunk = chunk[C:]  # the copy of chunk j sits at j's frames, serving chunk j-1
-    serving = copy_chunk - 1  # (T-C,)
-    real_to_copy = serving[None, :] == chunk[:, None]  # (T, T-C)
+    copy_chunk = chunk[lookahead_copies(T, C, lookahead)]  # a copy from chunk j serves chunk j-1
+    serving = copy_chunk - 1  # (copies,)
+    real_to_copy = serving[None, :] == chunk[:, None]  # (T, copies)
     lo_c = serving - left_chunks if left_chunks >= 0 else torch.full_like(serving, -1 << 30)
-    copy_to_real = (chunk[None, :] <= serving[:, None]) & (chunk[None, :] >= lo_c[:, None])  # (T-C, T)
-    copy_to_copy = copy_chunk[None, :] == copy_chunk[:, None]  # (T-C, T-C)
+    copy_to_real = (chunk[None, :] <= serving[:, None]) & (chunk[None, :] >= lo_c[:, None])  # (copies, T)
+    copy_to_copy = copy_chunk[None, :] == copy_chunk[:, None]  # (copies, copies)
     return torch.cat([torch.cat([real, real_to_copy], 1), torch.cat([copy_to_real, copy_to_copy], 1)], 0)
 
 
@@ -169,14 +176,16 @@ class StreamingEncoder:
     """Runs an ``AudioEncoder`` chunk by chunk with a per-layer KV cache of N_l chunks.
 
     Feed log-mel frames as they come (``push``); every complete chunk (plus its look-ahead
-    chunk and the 20 ms the convolutions need beyond it) yields its C encoder frames. Memory is
-    bounded by the cache and a few mel frames, however long the stream.
+    frames and the 20 ms the convolutions need beyond it) yields its C encoder frames. Memory is
+    bounded by the cache and a few mel frames, however long the stream. ``lookahead`` frames of
+    the next chunk (0..C) must arrive before a chunk is encoded: latency against context.
     """
 
-    def __init__(self, encoder: AudioEncoder, chunk_frames: int, left_chunks: int, lookahead: bool = True):
+    def __init__(self, encoder: AudioEncoder, chunk_frames: int, left_chunks: int, lookahead: int = 0):
         if left_chunks < 0:
             raise ValueError("streaming needs a finite left context (left_chunks ≥ 0)")
-        self.enc, self.C, self.N_l, self.lookahead = encoder, chunk_frames, left_chunks, lookahead
+        self.enc, self.C, self.N_l = encoder, chunk_frames, left_chunks
+        self.L = min(max(0, int(lookahead)), chunk_frames)
         self.mel = torch.zeros(encoder.dims.n_mels, 0)  # mel frames from 2·done - 2 on
         self.done = 0  # encoder frames already emitted
         self.cache: list[tuple[Tensor, Tensor] | None] = [None] * len(encoder.blocks)
@@ -210,8 +219,8 @@ class StreamingEncoder:
         while self.done < total:
             a = self.done
             b = min(a + self.C, total)
-            la_end = min(b + self.C, total) if self.lookahead else b
-            if not final and (b - a < self.C or 2 * (a + self.C * (2 if self.lookahead else 1)) + 1 > mel_total):
+            la_end = min(b + self.L, total)
+            if not final and (b - a < self.C or 2 * (b + self.L) + 1 > mel_total):
                 break  # the chunk, its look-ahead and the convolutions' 20 ms are not all here yet
             x = self._embed(a, la_end, mel_total if final else None)  # chunk ‖ look-ahead copy
             outputs.append(self._step(x, b - a))

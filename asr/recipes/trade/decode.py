@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from asr.eval.harness import run
+from asr.recognizers.trade import BLANK_PENALTY
 
 TEST = [Path("data/asr/test.jsonl"), Path("data/asr/test-noisy.jsonl"), Path("data/asr/test-telephone.jsonl")]
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-offline", action="store_true", help="skip the full-context row")
     p.add_argument("--limit", type=int, default=None, help="first N utterances of each manifest")
     p.add_argument("--beam", type=int, default=1)
-    p.add_argument("--blank-penalty", type=float, default=3.0)
+    p.add_argument("--blank-penalty", type=float, default=BLANK_PENALTY)
     p.add_argument("--fusion-weight", type=float, default=0.5)
     p.add_argument("--concurrency", action="store_true", help="also count real-time streams (≈20 s per try)")
     p.add_argument("--out", type=Path, help="results folder (default <exp>/decode)")

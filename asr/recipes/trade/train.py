@@ -19,18 +19,23 @@ import random
 import time
 from pathlib import Path
 
+from typing import NamedTuple
+
 import torch
 from pydantic import BaseModel, Field
 
-from asr.audio import load_audio
+from asr.data.join import join_utterances
 from asr.data.manifest import Utterance, read_manifest
-from asr.models.trade.model import FRAME_S, Trade, TradeConfig, build_trade, collate
+from asr.models.trade.model import FRAME_S, Trade, TradeConfig, build_trade, collate, load_trade
 from asr.models.trade.targets import make_targets
 from asr.vocab import CompactVocab
 
 
 class TrainConfig(BaseModel, extra="forbid"):
     model: dict = Field(default_factory=dict, description="TradeConfig fields")
+    # fine-tune: start from this saved checkpoint (its vocabulary and model config, `model` overriding
+    # fields that keep the weights' shapes, such as lookahead_ms)
+    init: str | None = None
     train_manifest: str = "data/asr/train.jsonl"
     dev_manifest: str = "data/asr/dev.jsonl"
     vocab_texts: str = "data/asr/text/train.jsonl"  # training texts the compact vocabulary is counted on
@@ -45,6 +50,12 @@ class TrainConfig(BaseModel, extra="forbid"):
     delay_penalty: float = Field(0.0, ge=0)  # k2's delay-penalised RNN-T: > 0 pulls emissions earlier
     chunk_ms: list[int] = [320, 640, 960, 1280, 1920]
     full_context_prob: float = Field(0.5, ge=0, le=1)
+    # joined examples: a stream goes on after a sentence end, so part of the training inputs are
+    # 2..join_max utterances with a pause between them (capped at join_max_s of audio)
+    join_prob: float = Field(0.0, ge=0, le=1)
+    join_max: int = Field(3, ge=2)
+    join_max_s: float = Field(20.0, gt=0)
+    join_gap_s: tuple[float, float] = (0.2, 1.0)
     grad_clip: float = 1.0
     log_every: int = 10
     checkpoint_every: int = 50
@@ -54,25 +65,56 @@ class TrainConfig(BaseModel, extra="forbid"):
     threads: int = 2
 
 
-def batches(utts: list[Utterance], batch_seconds: float, seed: int) -> list[list[Utterance]]:
+class Example(NamedTuple):
+    """One training input: utterances played one after another with ``gaps`` seconds of silence
+    between them (most often a single utterance)."""
+    utts: tuple[Utterance, ...]
+    gaps: tuple[float, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return sum(u.duration for u in self.utts) + sum(self.gaps)
+
+
+def examples(utts: list[Utterance], cfg: TrainConfig, seed: int, join_prob: float | None = None) -> list[Example]:
+    """The utterances in a seeded random order, a ``join_prob`` share of them starting a joined example."""
+    rng = random.Random(seed)
+    pool = list(utts)
+    rng.shuffle(pool)
+    join_prob = cfg.join_prob if join_prob is None else join_prob
+    out, i = [], 0
+    while i < len(pool):
+        group = [pool[i]]
+        i += 1
+        if rng.random() < join_prob:
+            want = rng.randint(2, cfg.join_max)
+            while len(group) < want and i < len(pool) and \
+                    sum(u.duration for u in group) + pool[i].duration + cfg.join_gap_s[1] * len(group) <= cfg.join_max_s:
+                group.append(pool[i])
+                i += 1
+        out.append(Example(tuple(group), tuple(round(rng.uniform(*cfg.join_gap_s), 2) for _ in group[1:])))
+    return out
+
+
+def batches(exs: list[Example], batch_seconds: float, seed: int) -> list[list[Example]]:
     """Length-sorted batches of at most ``batch_seconds`` padded audio, in a seeded random order."""
-    ordered = sorted(utts, key=lambda u: u.duration)
+    ordered = sorted(exs, key=lambda e: e.duration)
     out, cur = [], []
-    for u in ordered:
-        if cur and u.duration * (len(cur) + 1) > batch_seconds:
+    for ex in ordered:
+        if cur and ex.duration * (len(cur) + 1) > batch_seconds:
             out.append(cur)
             cur = []
-        cur.append(u)
+        cur.append(ex)
     out.append(cur)
     random.Random(seed).shuffle(out)
     return out
 
 
-def batch_schedule(utts, cfg: TrainConfig):
+def batch_schedule(utts: list[Utterance], cfg: TrainConfig):
     """Every step's batch, epoch after epoch (deterministic, so a resumed run sees the same)."""
     epoch = 0
     while True:
-        yield from batches(utts, cfg.batch_seconds, cfg.seed + epoch)
+        yield from batches(examples(utts, cfg, cfg.seed + epoch), cfg.batch_seconds, cfg.seed + epoch)
         epoch += 1
 
 
@@ -106,8 +148,9 @@ def build_vocab(cfg: TrainConfig, model_cfg: TradeConfig, out: Path) -> CompactV
     return vocab
 
 
-def make_batch(utts: list[Utterance], model: Trade):
-    return collate([load_audio(u.audio) for u in utts], [make_targets(u.text, u.words, model.vocab) for u in utts],
+def make_batch(exs: list[Example], model: Trade):
+    joined = [join_utterances(list(ex.utts), list(ex.gaps)) for ex in exs]
+    return collate([audio for _, audio in joined], [make_targets(u.text, u.words, model.vocab) for u, _ in joined],
                    model.lm)
 
 
@@ -115,7 +158,7 @@ def make_batch(utts: list[Utterance], model: Trade):
 def dev_loss(model: Trade, dev: list[Utterance], cfg: TrainConfig, chunk_ms: int = 640) -> dict[str, float]:
     model.eval()
     totals: dict[str, float] = {}
-    groups = batches(dev, cfg.batch_seconds, 0)
+    groups = batches(examples(dev, cfg, 0, join_prob=0.0), cfg.batch_seconds, 0)
     for group in groups:
         losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S), cfg.alpha, cfg.delay_penalty)
         for name, value in losses.items():
@@ -149,21 +192,34 @@ def plot_losses(log_path: Path, png: Path):
 
 
 def train(cfg: TrainConfig, out: Path, max_minutes: float | None = None) -> Path:
+    """Trains (or resumes) into ``out`` and returns the final checkpoint directory. Uses
+    ``cfg.threads`` torch threads and gives the process its previous count back afterwards:
+    the shipped checkpoint's decisions can tip on float rounding that depends on it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, out, max_minutes)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(cfg: TrainConfig, out: Path, max_minutes: float | None) -> Path:
     from tqdm import tqdm
 
-    torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(cfg.model_dump_json(indent=1))
 
     # data
     train_utts = read_manifest(cfg.train_manifest)
     dev = read_manifest(cfg.dev_manifest)[:cfg.dev_utterances]
-    model_cfg = TradeConfig(**cfg.model)
-    vocab = build_vocab(cfg, model_cfg, out)
 
     # model and optimizer: pretrained parts (encoder, LoRA) at a low rate, new parts at a high one
     torch.manual_seed(cfg.seed)
-    model = build_trade(model_cfg, vocab)
+    if cfg.init:
+        model = load_trade(cfg.init, **cfg.model).train()
+        model.vocab.save(out / "vocab.json")
+    else:
+        model = build_trade(TradeConfig(**cfg.model), build_vocab(cfg, TradeConfig(**cfg.model), out))
     new = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(("joiner.", "lm.adaptor."))]
     old = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(("joiner.", "lm.adaptor."))]
     opt = torch.optim.AdamW([{"params": old, "lr": cfg.lr_pretrained}, {"params": new, "lr": cfg.lr_new}],
@@ -207,7 +263,7 @@ def train(cfg: TrainConfig, out: Path, max_minutes: float | None = None) -> Path
             log.write(json.dumps({"step": step, "ce": float(losses["ce"]), "rnnt": float(losses["rnnt"]),
                                   "chunk_ms": chunk_ms, "grad_norm": float(grad_norm),
                                   "lr": opt.param_groups[0]["lr"], "s_per_step": round(time.time() - t0, 2),
-                                  "audio_s": round(sum(u.duration for u in group), 1)}) + "\n")
+                                  "audio_s": round(sum(ex.duration for ex in group), 1)}) + "\n")
             log.flush()
         if step % cfg.dev_every == 0 or step == cfg.steps:
             d = dev_loss(model, dev, cfg)
