@@ -3,7 +3,8 @@
 Streaming recognizers are fed each clip as a live call delivers it, in ``PUSH_MS`` transport
 frames (pipecat and LiveKit deliver 10–20 ms); each decodes whenever it holds a chunk (plus
 whatever look-ahead it needs). A push starts when its frame has fully arrived and the previous
-push has finished, so a recognizer slower than real time falls behind and its latency shows it. A word's emission time is the moment
+push has finished, so a recognizer slower than real time falls behind and its latency shows
+it. A word's emission time is the moment
 the push that committed it finished; its latency is that time minus the word's true end
 (manifest timings). An offline recognizer emits every word once the whole clip has arrived
 and been decoded (``duration + decode time``). Latency counts the reference words the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import resource
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -156,10 +158,12 @@ class EvalResult:
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
 
 
-def joined(utterances: list[Utterance], n: int) -> list[tuple[Utterance, np.ndarray]]:
-    """Consecutive groups of ``n`` utterances as single streams (the last group may be shorter)."""
-    groups = [utterances[i:i + n] for i in range(0, len(utterances), n)]
-    return [join_utterances(g, [JOIN_GAP_S] * (len(g) - 1)) for g in groups]
+def joined(utterances: list[Utterance], n: int) -> Iterator[tuple[Utterance, np.ndarray]]:
+    """Consecutive groups of ``n`` utterances as single streams (the last group may be shorter),
+    loaded one at a time."""
+    for i in range(0, len(utterances), n):
+        group = utterances[i:i + n]
+        yield join_utterances(group, [JOIN_GAP_S] * (len(group) - 1))
 
 
 def evaluate(recognizer: str | Recognizer, manifest: Path, limit: int | None = None, chunk_ms: int | None = None,
@@ -171,10 +175,8 @@ def evaluate(recognizer: str | Recognizer, manifest: Path, limit: int | None = N
         create_recognizer(recognizer, **({"chunk_ms": chunk_ms} if chunk_ms else {}), **options)
     rec.warmup()
     result = EvalResult(rec.name, str(manifest), chunk_ms, join)
-    inputs = joined(utterances, join) if join > 1 else ((u, None) for u in utterances)
     desc = f"{rec.name}@{chunk_ms or 'offline'} on {Path(manifest).stem}" + (f" ×{join}" if join > 1 else "")
-    for u, audio in tqdm(inputs, total=-(-len(utterances) // join), desc=desc, unit="stream"):
-        audio = load_audio(u.audio) if audio is None else audio
+    for u, audio in tqdm(joined(utterances, join), total=-(-len(utterances) // join), desc=desc, unit="stream"):
         result.add(u, decode_live(rec, audio) if chunk_ms else decode_offline(rec, audio))
     if concurrency and chunk_ms:
         from asr.eval.concurrency import realtime_streams

@@ -24,8 +24,6 @@ from asr.data.manifest import read_manifest
 from asr.features import StreamingLogMel
 from asr.models.whisper.model import AudioEncoder, StreamingEncoder
 
-ENCODER_FRAMES_PER_S = 50
-
 
 def rss_mb() -> float:
     """Current resident set size (not the peak)."""
@@ -44,8 +42,7 @@ class EncoderStream:
         self.frames_out += self.enc.push(self.mel.push(pcm)).shape[1]
 
     def state_size(self) -> dict[str, int]:
-        return {"kv_cache_floats": sum(k.numel() + v.numel() for kv in self.enc.cache if kv for k, v in [kv]),
-                "mel_buffer_frames": self.enc.mel.shape[1], "encoder_frames": self.frames_out}
+        return {**self.enc.state_size(), "encoder_frames": self.frames_out}
 
 
 def memory_over_stream(clips: list[np.ndarray], minutes: float, chunk_ms: int, stream, name: str) -> dict:

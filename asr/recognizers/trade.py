@@ -188,8 +188,7 @@ class TradeStream(RecognizerStream):
         self.announced -= drop
 
     def state_size(self) -> dict[str, int]:
-        return {"kv_cache_floats": sum(k.numel() + v.numel() for kv in self.encoder.cache if kv for k, v in [kv]),
-                "mel_buffer_frames": self.encoder.mel.shape[1], "window_frames": self.window.shape[1],
+        return {**self.encoder.state_size(), "window_frames": self.window.shape[1],
                 "hypothesis_tokens": max(len(h.tokens) for h in self.hyps)}
 
     def _last_word_complete(self, hyp: Hyp) -> bool:

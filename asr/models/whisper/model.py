@@ -230,6 +230,11 @@ class StreamingEncoder:
             return torch.zeros(1, 0, self.enc.dims.n_audio_state)
         return torch.cat(outputs, 1)
 
+    def state_size(self) -> dict[str, int]:
+        """What the stream holds between pushes: the KV cache (floats) and buffered mel frames."""
+        return {"kv_cache_floats": sum(k.numel() + v.numel() for kv in self.cache if kv for k, v in [kv]),
+                "mel_buffer_frames": self.mel.shape[1]}
+
     def _step(self, x: Tensor, n_real: int) -> Tensor:
         keep = self.N_l * self.C
         for i, block in enumerate(self.enc.blocks):
