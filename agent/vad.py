@@ -1,9 +1,9 @@
 """Silero VAD as a frame processor: caller audio in, speech start/stop frames out.
 
-Runs the real Silero model (ONNX, from ``silero-vad``) on 32 ms windows (512 samples at
-16 kHz). Speech start fires after ``start_ms`` of speech and is stamped with the media time
-where that speech began; speech stop fires after ``stop_ms`` of silence and is stamped with
-the time the silence began, so downstream delays are measured from the true pause onset.
+The model and the start/stop hysteresis live in ``turn_taking.vad`` (the evaluation replays the
+same segmenter over cached probabilities). Speech start is stamped with the media time where that
+speech began, speech stop with the time the silence began, so downstream delays are measured from
+the true pause onset.
 """
 
 from __future__ import annotations
@@ -21,26 +21,9 @@ from agent.frames import (
 )
 from agent.processor import FrameProcessor
 from asr.audio import SAMPLE_RATE
+from turn_taking.vad import WINDOW, WINDOW_S, SileroVAD, SpeechSegmenter
 
-WINDOW = 512  # samples per Silero window at 16 kHz
-WINDOW_S = WINDOW / SAMPLE_RATE
-
-
-class SileroVAD:
-    """Streaming speech probability, one 512-sample window at a time."""
-
-    def __init__(self):
-        import torch
-        from silero_vad import load_silero_vad
-
-        self._torch = torch
-        self._model = load_silero_vad(onnx=True)
-
-    def reset(self):
-        self._model.reset_states()
-
-    def __call__(self, window: np.ndarray) -> float:
-        return float(self._model(self._torch.from_numpy(window), SAMPLE_RATE))
+__all__ = ["SileroVAD", "VADProcessor"]
 
 
 class VADProcessor(FrameProcessor):
@@ -50,9 +33,7 @@ class VADProcessor(FrameProcessor):
         self._vad = vad
         self._pending = np.zeros(0, np.float32)
         self._pending_t0 = 0.0  # media time of _pending[0]
-        self._speaking = False
-        self._run_start_s: float | None = None  # first window of the current speech/silence run
-        self._run_s = 0.0
+        self._segmenter = SpeechSegmenter(config.confidence, config.start_ms, config.stop_ms)
 
     async def start(self, frame: StartFrame):
         if self._vad is None:
@@ -78,18 +59,8 @@ class VADProcessor(FrameProcessor):
             window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
             t = self._pending_t0
             self._pending_t0 += WINDOW_S
-            is_speech = self._vad(window) >= self.config.confidence
-            if is_speech == self._speaking:  # the current state goes on; a contrary run ends
-                self._run_start_s, self._run_s = None, 0.0
-                continue
-            if self._run_start_s is None:
-                self._run_start_s = t
-            self._run_s += WINDOW_S
-            needed = (self.config.start_ms if is_speech else self.config.stop_ms) / 1000.0
-            if self._run_s + 1e-9 >= needed:
-                self._speaking = is_speech
-                ts = self._run_start_s
-                self._run_start_s, self._run_s = None, 0.0
-                events.append(VADUserStartedSpeakingFrame(speech_start_s=ts, pts_s=ts) if is_speech
-                              else VADUserStoppedSpeakingFrame(speech_end_s=ts, pts_s=ts))
+            b = self._segmenter.update(self._vad(window), t)
+            if b:
+                events.append(VADUserStartedSpeakingFrame(speech_start_s=b.t_s, pts_s=b.t_s) if b.speaking
+                              else VADUserStoppedSpeakingFrame(speech_end_s=b.t_s, pts_s=b.t_s))
         return events

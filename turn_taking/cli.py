@@ -1,9 +1,15 @@
-"""``python -m turn_taking``: labelled dialogues (and, as it lands, detector evaluation).
+"""``python -m turn_taking``: labelled dialogues and end-of-turn detector evaluation.
 
 Examples::
 
     python -m turn_taking data build --out data/dialogues --dialogues dev=200,test=1000
-    python -m turn_taking data build --out /tmp/d --dialogues test=5
+    python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
+        --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
+
+``eval`` plays each dialogue's caller channel once through Silero VAD, the streaming recognizer
+and the peer models (cached under OUT/traces, resumable), then sweeps every detector's settings
+over the cached signals: eot-bench cutoff/latency frontiers, TRADE-protocol F1 and a breakdown
+by category, in OUT/report.md with OUT/pareto.png.
 """
 
 from __future__ import annotations
@@ -30,7 +36,34 @@ def main(argv: list[str] | None = None) -> int:
                         "statements; default: build a template corpus here")
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("eval", help="evaluate end-of-turn detectors on labelled dialogues")
+    e.add_argument("--dialogues", type=Path, required=True, help="labels file of the evaluation split")
+    e.add_argument("--tune", type=Path, required=True, help="labels file operating points are chosen on (dev)")
+    e.add_argument("--detectors", default="vad,punct,fusion,adaptive,smart_turn,livekit",
+                   help="comma-separated detector names")
+    e.add_argument("--out", type=Path, required=True, help="output folder (traces are cached here)")
+    e.add_argument("--limit", type=int, default=None, help="first N evaluation dialogues")
+    e.add_argument("--tune-limit", type=int, default=None, help="first N tuning dialogues")
+    e.add_argument("--recognizer", default="trade", help="streaming recognizer the detectors read")
+    e.add_argument("--chunk-ms", type=int, default=320)
+    e.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+
+    if args.command == "eval":
+        from turn_taking.detectors import DETECTORS
+        from turn_taking.eval.report import evaluate
+
+        names = [n.strip() for n in args.detectors.split(",") if n.strip()]
+        unknown = [n for n in names if n not in DETECTORS]
+        if unknown or not names:
+            parser.error(f"unknown detector(s) {unknown}: choose from {', '.join(sorted(DETECTORS))}")
+        for path in (args.dialogues, args.tune):
+            if not path.exists():
+                parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
+        evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
+                 args.chunk_ms, args.workers)
+        print((args.out / "report.md").read_text())
+        return 0
 
     from turn_taking.data.build import build
 

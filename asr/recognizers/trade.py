@@ -11,6 +11,10 @@ Tokens leave the search in order with the end time of the frame that emitted the
   end-of-utterance signal.
 * ``Partial``: the best hypothesis after the committed words.
 
+``end_probability()`` reads the LLM's probability that the best hypothesis ends here (next token
+a sentence-end mark or end-of-text): the graded form of the same signal, available after every
+chunk, which turn-taking uses before a mark is committed.
+
 ``trade-offline`` decodes a whole clip with full-context attention from the same checkpoint.
 """
 
@@ -115,6 +119,9 @@ class TradeStream(RecognizerStream):
         self.stable = 0  # tokens every hypothesis agrees on (never change again)
         self.committed_tokens = 0  # tokens already in Final words
         self.announced = 0  # stable tokens already checked for sentence ends
+        text_of = model.vocab.token_text
+        self._end_ids = torch.tensor([i for i, t in text_of.items() if t.strip() in SENTENCE_END_TOKENS]
+                                     + [model.lm.eos])
 
     @property
     def now_s(self) -> float:
@@ -186,6 +193,16 @@ class TradeStream(RecognizerStream):
         self.committed_tokens -= drop
         self.stable -= drop
         self.announced -= drop
+
+    def end_probability(self) -> float | None:
+        """P(the next token ends the sentence or the text | best hypothesis); None before the
+        first word, or when the hypothesis already ends with a sentence-end mark."""
+        best = self.hyps[0]
+        if best.lm_logp is None or not best.tokens:
+            return None
+        if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END_TOKENS:
+            return None
+        return float(best.lm_logp[self._end_ids].exp().sum())
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from turn_taking.detectors.adaptive import AdaptiveDetector
 from turn_taking.detectors.base import EndOfTurnDetector
+from turn_taking.detectors.peers import LiveKitDetector, SmartTurnDetector
+from turn_taking.detectors.punctuation import FusionDetector, PunctuationDetector
 from turn_taking.detectors.silence import SilenceTimerDetector
 
-DETECTORS = {"silence": SilenceTimerDetector, "vad": SilenceTimerDetector}
+DETECTORS = {"silence": SilenceTimerDetector, "vad": SilenceTimerDetector, "punct": PunctuationDetector,
+             "fusion": FusionDetector, "adaptive": AdaptiveDetector, "smart_turn": SmartTurnDetector,
+             "livekit": LiveKitDetector}
 
 
 def create_detector(name: str, **options) -> EndOfTurnDetector:
@@ -14,4 +19,5 @@ def create_detector(name: str, **options) -> EndOfTurnDetector:
     return DETECTORS[name](**options)
 
 
-__all__ = ["EndOfTurnDetector", "SilenceTimerDetector", "create_detector"]
+__all__ = ["EndOfTurnDetector", "SilenceTimerDetector", "PunctuationDetector", "FusionDetector",
+           "AdaptiveDetector", "SmartTurnDetector", "LiveKitDetector", "create_detector"]

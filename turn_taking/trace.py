@@ -1,0 +1,203 @@
+"""What every detector could know about a caller, computed once per dialogue and cached.
+
+Running the recognizer and the peer models is the expensive part of an evaluation; sweeping a
+detector's thresholds is not. So ``trace_dialogue`` plays the caller channel once, as a live call
+would hear it, and records:
+
+* ``vad``: Silero's speech probability for every 32 ms window (the replay re-runs the segmenter);
+* ``recognizer``: each streaming event (partial, final words, sentence end) and the LLM's
+  end-of-sentence probability, stamped with the media time it would be available in a live
+  call — the audio it needed had arrived *and* the compute on this machine had finished;
+* ``peers``: Smart Turn v3.2 (pipecat) and LiveKit turn detector v1-mini probabilities at fixed
+  offsets after every silence onset, on the audio each framework would hand its model.
+
+The recognizer hears speech regions only (from 0.3 s before the VAD start); a stream stays open
+across pauses shorter than ``REOPEN_GAP_S`` and is finished 1 s into a longer one, as the
+agent's recognizer processor does between turns.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from asr.audio import SAMPLE_RATE
+from asr.events import Final, Partial, SentenceEnd
+from asr.recognizer import StreamingRecognizer
+from turn_taking.data.labels import Dialogue
+from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
+from turn_taking.vad import WINDOW_S, SileroVAD, speech_boundaries
+
+TRACE_VERSION = 1
+# the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
+VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
+PEER_OFFSETS_S = (0.1, 0.2, 0.4)  # silence before a peer model is asked (pipecat/LiveKit use 0.2)
+PRE_ROLL_S = 0.3
+REOPEN_GAP_S = 2.0
+TAIL_S = 1.0
+PUSH_S = 0.02
+SMART_TURN_STOP_S = 3.0  # pipecat's fallback silence
+
+
+class RecognizerEvent(BaseModel):
+    at: float  # media time the event is available
+    kind: Literal["partial", "final", "sentence_end", "end_prob"]
+    text: str = ""
+    time: float | None = None  # audio time a sentence end belongs to
+    p: float | None = None
+
+
+class PeerScore(BaseModel):
+    onset: float  # silence onset (VAD)
+    offset: float  # seconds of silence the model heard
+    p: float  # probability the turn is complete
+
+
+class CallerTrace(BaseModel):
+    version: int = TRACE_VERSION
+    id: str
+    duration: float
+    vad_window_s: float = WINDOW_S
+    vad: list[float]
+    recognizer: str
+    events: list[RecognizerEvent]
+    compute_s: float  # recognizer compute for the whole dialogue
+    peers: dict[str, list[PeerScore]]
+
+
+def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
+    """(speech start, silence onset) pairs; an unfinished last region ends at ``duration``."""
+    regions, start = [], None
+    for b in speech_boundaries(probs, **VAD_PARAMS):
+        if b.speaking:
+            start = b.t_s
+        elif start is not None:
+            regions.append((start, b.t_s))
+            start = None
+    if start is not None:
+        regions.append((start, duration))
+    return regions
+
+
+def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: PeerModels) -> dict[str, list[PeerScore]]:
+    """Both peers at each offset of each silence that lasts that long. Smart Turn's segment
+    starts 0.5 s before the first speech since it last said "complete" (at 0.2 s) or timed out."""
+    out: dict[str, list[PeerScore]] = {"smart_turn": [], "livekit": []}
+    seg_start = None
+    for k, (start, onset) in enumerate(regions):
+        seg_start = start if seg_start is None else seg_start
+        resume = regions[k + 1][0] if k + 1 < len(regions) else len(audio) / SAMPLE_RATE
+        complete = resume - onset >= SMART_TURN_STOP_S
+        for off in PEER_OFFSETS_S:
+            if onset + off > resume:
+                break
+            end = int((onset + off) * SAMPLE_RATE)
+            st = models.smart_turn(audio[max(0, int((seg_start - PRE_SPEECH_S) * SAMPLE_RATE)):end])
+            out["smart_turn"].append(PeerScore(onset=onset, offset=off, p=st))
+            out["livekit"].append(PeerScore(onset=onset, offset=off, p=models.livekit(audio[:end])))
+            complete |= off == 0.2 and st > 0.5
+        if complete:
+            seg_start = None
+    return out
+
+
+def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float]],
+                      recognizer: StreamingRecognizer) -> tuple[list[RecognizerEvent], float]:
+    """Streams over the speech regions in 20 ms pushes; each event is stamped with the media time
+    its push ended plus the compute backlog of a single real-time stream."""
+    events: list[RecognizerEvent] = []
+    push = int(PUSH_S * SAMPLE_RATE)
+    busy_until, total = 0.0, 0.0  # media time the recognizer is free; compute spent
+    spans: list[list[float]] = []  # audio spans, one per stream
+    for start, onset in regions:
+        a = max(0.0, start - PRE_ROLL_S)
+        if spans and a - spans[-1][1] < REOPEN_GAP_S:
+            spans[-1][1] = onset + TAIL_S
+        else:
+            spans.append([a, onset + TAIL_S])
+    for a, b in spans:
+        stream, t0 = recognizer.stream(), int(a * SAMPLE_RATE)
+        t1 = min(len(audio), int(b * SAMPLE_RATE))
+        for i in range(t0, t1 + push, push):
+            clock = time.perf_counter()
+            out = stream.push(audio[i:min(i + push, t1)]) if i < t1 else stream.finish()
+            spent = time.perf_counter() - clock
+            total += spent
+            busy_until = max(busy_until, min(i + push, t1) / SAMPLE_RATE) + spent
+            for e in out:
+                if isinstance(e, Final):
+                    events.append(RecognizerEvent(at=busy_until, kind="final", text=e.text))
+                elif isinstance(e, Partial):
+                    events.append(RecognizerEvent(at=busy_until, kind="partial", text=e.text))
+                elif isinstance(e, SentenceEnd):
+                    events.append(RecognizerEvent(at=busy_until, kind="sentence_end", text=e.mark,
+                                                  time=a + e.time_s))
+            if out and hasattr(stream, "end_probability") and i < t1:
+                p = stream.end_probability()
+                if p is not None:
+                    events.append(RecognizerEvent(at=busy_until, kind="end_prob", p=p))
+    return events, total
+
+
+def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recognizer: StreamingRecognizer,
+                   recognizer_name: str, peers: PeerModels | None) -> CallerTrace:
+    probs = vad.track(caller)
+    duration = len(caller) / SAMPLE_RATE
+    regions = _regions(probs, duration)
+    events, compute = recognizer_events(caller, regions, recognizer)
+    return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
+                       recognizer=recognizer_name, events=events, compute_s=compute,
+                       peers=peer_scores(caller, regions, peers) if peers else {})
+
+
+def _worker_init(recognizer: str, options: dict, with_peers: bool):
+    global _MODELS
+    import torch
+
+    from asr.recognizer import create_recognizer
+
+    torch.set_num_threads(1)
+    _MODELS = (SileroVAD(), create_recognizer(recognizer, **options), PeerModels() if with_peers else None)
+
+
+def _trace_one(dialogue: Dialogue) -> str:
+    vad, rec, peers = _MODELS
+    name = getattr(rec, "name", "") + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
+    return trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers).model_dump_json()
+
+
+def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade", options: dict | None = None,
+                 with_peers: bool = True, workers: int = 2) -> Path:
+    """Trace every dialogue into ``out`` (JSONL, one line each); resumable: dialogues already
+    in the file are skipped."""
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {CallerTrace.model_validate_json(line).id for line in out.open()} if out.exists() else set()
+    todo = [d for d in dialogues if d.id not in done]
+    init = (recognizer, options or {}, with_peers)
+    with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
+        for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
+            f.write(line + "\n")
+            f.flush()
+    return out
+
+
+def read_traces(path: Path) -> dict[str, CallerTrace]:
+    return {t.id: t for t in (CallerTrace.model_validate_json(line) for line in path.open() if line.strip())}
+
+
+def caller_channel(path: str | Path) -> np.ndarray:
+    """Channel 0 (the caller) of a dialogue's stereo file, float32 at 16 kHz."""
+    import soundfile as sf
+
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    if sr != SAMPLE_RATE:
+        raise ValueError(f"{path}: dialogue audio must be {SAMPLE_RATE} Hz, got {sr}")
+    return np.ascontiguousarray(audio[:, 0])

@@ -1,0 +1,85 @@
+"""Silero VAD and the hysteresis that turns its per-window speech probabilities into speech
+start/stop events.
+
+One ``SpeechSegmenter`` serves the live agent (fed window by window) and the evaluation (fed a
+cached probability track), so both see the same speech boundaries. A start is stamped with the
+media time where the speech began and a stop with the time the silence began, so downstream
+delays are measured from the true onsets; each becomes *known* only ``start_ms``/``stop_ms`` later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+
+WINDOW = 512  # samples per Silero window at 16 kHz
+WINDOW_S = WINDOW / SAMPLE_RATE
+
+
+class SileroVAD:
+    """Streaming speech probability, one 512-sample window at a time (the real Silero ONNX model)."""
+
+    def __init__(self):
+        import torch
+        from silero_vad import load_silero_vad
+
+        self._torch = torch
+        self._model = load_silero_vad(onnx=True)
+
+    def reset(self):
+        self._model.reset_states()
+
+    def __call__(self, window: np.ndarray) -> float:
+        return float(self._model(self._torch.from_numpy(window), SAMPLE_RATE))
+
+    def track(self, audio: np.ndarray) -> np.ndarray:
+        """Speech probability of every whole window of a clip, from a fresh state."""
+        self.reset()
+        n = len(audio) // WINDOW
+        return np.array([self(audio[i * WINDOW:(i + 1) * WINDOW]) for i in range(n)], np.float32)
+
+
+@dataclass(frozen=True)
+class SpeechBoundary:
+    """``speaking`` began (True) or ended (False) at media time ``t_s``; known at ``known_s``."""
+
+    speaking: bool
+    t_s: float
+    known_s: float
+
+
+class SpeechSegmenter:
+    """Hysteresis over speech probabilities: a state changes after ``start_ms`` of speech or
+    ``stop_ms`` of silence in a row."""
+
+    def __init__(self, confidence: float = 0.5, start_ms: float = 200, stop_ms: float = 200):
+        self.confidence, self.start_s, self.stop_s = confidence, start_ms / 1000, stop_ms / 1000
+        self.speaking = False
+        self._run_start_s: float | None = None  # first window of a run contrary to the state
+        self._run_s = 0.0
+
+    def update(self, prob: float, t_s: float) -> SpeechBoundary | None:
+        """Feed the probability of the window starting at ``t_s``."""
+        is_speech = prob >= self.confidence
+        if is_speech == self.speaking:  # the current state goes on; a contrary run ends
+            self._run_start_s, self._run_s = None, 0.0
+            return None
+        if self._run_start_s is None:
+            self._run_start_s = t_s
+        self._run_s += WINDOW_S
+        if self._run_s + 1e-9 < (self.start_s if is_speech else self.stop_s):
+            return None
+        self.speaking = is_speech
+        boundary = SpeechBoundary(is_speech, self._run_start_s, t_s + WINDOW_S)
+        self._run_start_s, self._run_s = None, 0.0
+        return boundary
+
+
+def speech_boundaries(probs: np.ndarray, confidence: float = 0.5, start_ms: float = 200,
+                      stop_ms: float = 200) -> list[SpeechBoundary]:
+    """Every boundary of a probability track (window ``i`` starts at ``i * WINDOW_S``)."""
+    seg = SpeechSegmenter(confidence, start_ms, stop_ms)
+    return [b for i, p in enumerate(probs) if (b := seg.update(float(p), i * WINDOW_S))]
