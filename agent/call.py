@@ -28,9 +28,10 @@ from agent.stt import SegmentedSTTProcessor
 from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
 from agent.turns import UserTurnProcessor
-from agent.vad import SileroVAD, VADProcessor
+from agent.vad import VADProcessor
 from asr.recognizer import Recognizer, create_recognizer
 from asr.voices import Voice, load_voice
+from turn_taking.vad import SileroVAD
 
 log = logging.getLogger(__name__)
 

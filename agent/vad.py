@@ -23,8 +23,6 @@ from agent.processor import FrameProcessor
 from asr.audio import SAMPLE_RATE
 from turn_taking.vad import WINDOW, WINDOW_S, SileroVAD, SpeechSegmenter
 
-__all__ = ["SileroVAD", "VADProcessor"]
-
 
 class VADProcessor(FrameProcessor):
     def __init__(self, config: VADConfig = VADConfig(), vad: SileroVAD | None = None, **kwargs):

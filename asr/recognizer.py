@@ -57,6 +57,11 @@ class RecognizerStream:
         """The stream has ended: commit everything still pending."""
         raise NotImplementedError
 
+    def end_probability(self) -> float | None:
+        """The recognizer's probability that the sentence ends after its current text, for
+        recognizers with a language model to read it from; None otherwise."""
+        return None
+
     def state_size(self) -> dict[str, int]:
         """Sizes of what the stream keeps between pushes (floats, frames, tokens), for the
         flat-memory benchmark: none may grow with the stream's length."""
@@ -93,6 +98,19 @@ def feed(stream: RecognizerStream, audio: np.ndarray, chunk_ms: int,
         if wait_until:
             wait_until(arrived)
         yield arrived, stream.push(audio[i:i + step]) if i < len(audio) else stream.finish()
+
+
+def feed_live(stream: RecognizerStream, audio: np.ndarray, push_ms: int) -> Iterator[tuple[float, float, list[StreamEvent]]]:
+    """``feed`` as fast as the machine allows, stamping each push's events with the media time a
+    single real-time stream would have them: the audio had arrived and every earlier push's
+    compute had finished. Yields (that time, this push's compute seconds, its events)."""
+    clock = 0.0
+    started = time.perf_counter()
+    for arrived, events in feed(stream, audio, push_ms):
+        elapsed = time.perf_counter() - started
+        clock = max(clock, arrived) + elapsed
+        yield clock, elapsed, events
+        started = time.perf_counter()
 
 
 def live_pace(t0: float) -> Callable[[float], None]:

@@ -19,9 +19,10 @@ from agent.frames import (
 from agent.pipeline import Pipeline
 from agent.runner import PipelineTask
 from agent.turns import UserTurnProcessor
-from agent.vad import SileroVAD, VADProcessor
+from agent.vad import VADProcessor
 from asr.audio import trim_silence
 from asr.voices import load_voice
+from turn_taking.vad import SileroVAD
 from tests.conftest import Collector
 
 

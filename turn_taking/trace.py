@@ -18,7 +18,6 @@ agent's recognizer processor does between turns.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +26,8 @@ from pydantic import BaseModel
 
 from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd
-from asr.recognizer import StreamingRecognizer
+from asr.eval.harness import PUSH_MS, TAIL_S
+from asr.recognizer import StreamingRecognizer, feed_live
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
 from turn_taking.vad import WINDOW_S, SileroVAD, speech_boundaries
@@ -38,9 +38,7 @@ VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
 PEER_OFFSETS_S = (0.1, 0.2, 0.4)  # silence before a peer model is asked (pipecat/LiveKit use 0.2)
 PRE_ROLL_S = 0.3
 REOPEN_GAP_S = 2.0
-TAIL_S = 1.0
-PUSH_S = 0.02
-SMART_TURN_STOP_S = 3.0  # pipecat's fallback silence
+SMART_TURN_VAD_STOP_S, SMART_TURN_STOP_S = 0.2, 3.0  # pipecat's VAD stop for Smart Turn; its fallback silence
 
 
 class RecognizerEvent(BaseModel):
@@ -85,7 +83,7 @@ def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
 
 def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: PeerModels) -> dict[str, list[PeerScore]]:
     """Both peers at each offset of each silence that lasts that long. Smart Turn's segment
-    starts 0.5 s before the first speech since it last said "complete" (at 0.2 s) or timed out."""
+    starts 0.5 s before the first speech since it last said "complete" (at pipecat's VAD stop) or timed out."""
     out: dict[str, list[PeerScore]] = {"smart_turn": [], "livekit": []}
     seg_start = None
     for k, (start, onset) in enumerate(regions):
@@ -99,7 +97,7 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
             st = models.smart_turn(audio[max(0, int((seg_start - PRE_SPEECH_S) * SAMPLE_RATE)):end])
             out["smart_turn"].append(PeerScore(onset=onset, offset=off, p=st))
             out["livekit"].append(PeerScore(onset=onset, offset=off, p=models.livekit(audio[:end])))
-            complete |= off == 0.2 and st > 0.5
+            complete |= off == SMART_TURN_VAD_STOP_S and st > 0.5
         if complete:
             seg_start = None
     return out
@@ -108,10 +106,9 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
 def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float]],
                       recognizer: StreamingRecognizer) -> tuple[list[RecognizerEvent], float]:
     """Streams over the speech regions in 20 ms pushes; each event is stamped with the media time
-    its push ended plus the compute backlog of a single real-time stream."""
+    a single real-time stream would have it (``feed_live``)."""
     events: list[RecognizerEvent] = []
-    push = int(PUSH_S * SAMPLE_RATE)
-    busy_until, total = 0.0, 0.0  # media time the recognizer is free; compute spent
+    total = 0.0  # compute spent
     spans: list[list[float]] = []  # audio spans, one per stream
     for start, onset in regions:
         a = max(0.0, start - PRE_ROLL_S)
@@ -120,26 +117,20 @@ def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float]],
         else:
             spans.append([a, onset + TAIL_S])
     for a, b in spans:
-        stream, t0 = recognizer.stream(), int(a * SAMPLE_RATE)
-        t1 = min(len(audio), int(b * SAMPLE_RATE))
-        for i in range(t0, t1 + push, push):
-            clock = time.perf_counter()
-            out = stream.push(audio[i:min(i + push, t1)]) if i < t1 else stream.finish()
-            spent = time.perf_counter() - clock
+        t0 = int(a * SAMPLE_RATE)
+        t0_s, stream = t0 / SAMPLE_RATE, recognizer.stream()
+        for clock, spent, out in feed_live(stream, audio[t0:int(b * SAMPLE_RATE)], PUSH_MS):
             total += spent
-            busy_until = max(busy_until, min(i + push, t1) / SAMPLE_RATE) + spent
+            at = t0_s + clock
             for e in out:
                 if isinstance(e, Final):
-                    events.append(RecognizerEvent(at=busy_until, kind="final", text=e.text))
+                    events.append(RecognizerEvent(at=at, kind="final", text=e.text))
                 elif isinstance(e, Partial):
-                    events.append(RecognizerEvent(at=busy_until, kind="partial", text=e.text))
+                    events.append(RecognizerEvent(at=at, kind="partial", text=e.text))
                 elif isinstance(e, SentenceEnd):
-                    events.append(RecognizerEvent(at=busy_until, kind="sentence_end", text=e.mark,
-                                                  time=a + e.time_s))
-            if out and hasattr(stream, "end_probability") and i < t1:
-                p = stream.end_probability()
-                if p is not None:
-                    events.append(RecognizerEvent(at=busy_until, kind="end_prob", p=p))
+                    events.append(RecognizerEvent(at=at, kind="sentence_end", text=e.mark, time=t0_s + e.time_s))
+            if out and (p := stream.end_probability()) is not None:
+                events.append(RecognizerEvent(at=at, kind="end_prob", p=p))
     return events, total
 
 

@@ -39,7 +39,7 @@ from asr.data.manifest import Utterance, WordTiming, read_manifest
 from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
 from asr.normalize import normalize
-from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed
+from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed_live
 
 PUSH_MS = 20
 TAIL_S = 1.0
@@ -62,14 +62,11 @@ class Decoded:
 def decode_live(rec: StreamingRecognizer, audio: np.ndarray, push_ms: int = PUSH_MS, tail_s: float = TAIL_S) -> Decoded:
     """Stream a clip and ``tail_s`` of silence through ``rec`` in real-time order, ``push_ms``
     per push, then finish."""
-    clock = compute = 0.0
+    compute = 0.0
     words, ends = [], []
     audio = np.concatenate([audio, np.zeros(int(tail_s * SAMPLE_RATE), np.float32)])
-    started = time.perf_counter()
-    for arrived, events in feed(rec.stream(), audio, push_ms):
-        elapsed = time.perf_counter() - started  # the push that produced ``events``
+    for clock, elapsed, events in feed_live(rec.stream(), audio, push_ms):
         compute += elapsed
-        clock = max(clock, arrived) + elapsed
         for e in events:
             if isinstance(e, Final):
                 for w in e.words:
@@ -77,7 +74,6 @@ def decode_live(rec: StreamingRecognizer, audio: np.ndarray, push_ms: int = PUSH
                 words += e.words
             elif isinstance(e, SentenceEnd):
                 ends.append(SentenceEnd(e.mark, e.time_s, clock))
-        started = time.perf_counter()
     return Decoded(words, ends, compute)
 
 

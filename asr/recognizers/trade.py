@@ -119,6 +119,7 @@ class TradeStream(RecognizerStream):
         self.stable = 0  # tokens every hypothesis agrees on (never change again)
         self.committed_tokens = 0  # tokens already in Final words
         self.announced = 0  # stable tokens already checked for sentence ends
+        self.finished = False
         text_of = model.vocab.token_text
         self._end_ids = torch.tensor([i for i, t in text_of.items() if t.strip() in SENTENCE_END_TOKENS]
                                      + [model.lm.eos])
@@ -132,6 +133,7 @@ class TradeStream(RecognizerStream):
         return self._decode(self.encoder.push(self.features.push(pcm)), final=False)
 
     def finish(self) -> list[StreamEvent]:
+        self.finished = True
         enc = self.encoder.push(self.features.push(np.zeros(0, np.float32), final=True), final=True)
         return self._decode(enc, final=True)
 
@@ -196,9 +198,9 @@ class TradeStream(RecognizerStream):
 
     def end_probability(self) -> float | None:
         """P(the next token ends the sentence or the text | best hypothesis); None before the
-        first word, or when the hypothesis already ends with a sentence-end mark."""
+        first word, after ``finish``, or when the hypothesis already ends with a sentence-end mark."""
         best = self.hyps[0]
-        if best.lm_logp is None or not best.tokens:
+        if self.finished or best.lm_logp is None or not best.tokens:
             return None
         if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END_TOKENS:
             return None

@@ -52,13 +52,12 @@ class _PeerDetector(EndOfTurnDetector):
         self.heard_s, self.model = heard_ms / 1000, model
         self._audio = np.zeros(0, np.float32)
         self._audio_end_s = 0.0
-        self._speech_start: float | None = None
         self.reset()
 
     def reset(self):
         self._onset: float | None = None
         self._score: tuple[float, float] | None = None  # (p, when)
-        self._speech_start = None
+        self._speech_start: float | None = None
 
     def on_audio(self, pcm, t_s: float):
         self._audio = np.concatenate([self._audio, pcm])[-int(BUFFER_S * SAMPLE_RATE):]

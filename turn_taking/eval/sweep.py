@@ -13,7 +13,7 @@ from tqdm import tqdm
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors import create_detector
 from turn_taking.eval.metrics import Scores
-from turn_taking.replay import replay, signals
+from turn_taking.replay import Signal, replay, signals
 from turn_taking.trace import PEER_OFFSETS_S, CallerTrace
 
 HEARD_MS = [int(o * 1000) for o in PEER_OFFSETS_S]
@@ -36,12 +36,15 @@ def settings(name: str) -> list[dict]:
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
-def sweep(name: str, dialogues: list[Dialogue], traces: dict[str, CallerTrace], split: str,
-          only: list[dict] | None = None) -> list[dict]:
-    """One row per setting (``only``: just these settings) over the dialogues that have traces."""
-    pairs = [(d, signals(traces[d.id])) for d in dialogues if d.id in traces]
+def replayable(dialogues: list[Dialogue], traces: dict[str, CallerTrace]) -> list[tuple[Dialogue, list[Signal]]]:
+    """Each traced dialogue with its signals, computed once for every detector's sweep."""
+    return [(d, signals(traces[d.id])) for d in dialogues if d.id in traces]
+
+
+def sweep(name: str, pairs: list[tuple[Dialogue, list[Signal]]], split: str) -> list[dict]:
+    """One row per setting of the detector's grid."""
     rows = []
-    for params in tqdm(only or settings(name), desc=f"{name} on {split}", unit="setting", leave=False):
+    for params in tqdm(settings(name), desc=f"{name} on {split}", unit="setting", leave=False):
         scores = Scores()
         for d, sigs in pairs:
             scores.add(d, replay(sigs, create_detector(name, **params)))
