@@ -158,10 +158,12 @@ class TradeStream(RecognizerStream):
             self.stable = max(self.stable, n)
         events: list[StreamEvent] = []
         text_of = self.model.vocab.token_text
+        # the flush pads the last chunk: a token emitted there belongs to the end of the audio
+        times = [min(t, self.now_s) for t in best.times]
         for k in range(self.announced, self.stable):
             mark = text_of[best.tokens[k]].strip()
             if mark in SENTENCE_END_TOKENS:
-                events.append(SentenceEnd(mark, best.times[k], self.now_s))
+                events.append(SentenceEnd(mark, times[k], self.now_s))
         self.announced = self.stable
         # commit the words before the last stable word start; the last word too once the
         # LLM expects a new word or punctuation next (or the stream has ended)
@@ -171,7 +173,7 @@ class TradeStream(RecognizerStream):
         if final or self.stable == len(tokens) and self._last_word_complete(best):
             end = self.stable
         if end > self.committed_tokens:
-            words = _words(self.model, tokens[self.committed_tokens:end], best.times[self.committed_tokens:end])
+            words = _words(self.model, tokens[self.committed_tokens:end], times[self.committed_tokens:end])
             for w in words:
                 w.emitted_s = self.now_s
             if words:
