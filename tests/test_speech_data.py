@@ -174,6 +174,26 @@ def test_joined_utterances_play_back_to_back_with_their_word_times_moved(tiny_co
         join_utterances([a, b], [])
 
 
+def test_pauses_inside_an_utterance_add_silence_between_words_and_leave_the_text(tiny_corpus):
+    from asr.audio import load_audio
+    from asr.data.join import insert_pauses
+
+    u = next(u for u in read_manifest(tiny_corpus / "test.jsonl") if len(u.words) >= 4)
+    audio = load_audio(u.audio)
+    out_u, out = insert_pauses(u, audio, [(2, 0.7), (0, 0.3)])
+    assert len(out) == len(audio) + int(0.3 * SAMPLE_RATE) + int(0.7 * SAMPLE_RATE)
+    assert out_u.text == u.text and out_u.duration == pytest.approx(len(out) / SAMPLE_RATE)
+    shifts = [b.start - a.start for a, b in zip(u.words, out_u.words)]
+    assert shifts[:1] == [0.0] and shifts[1:3] == pytest.approx([0.3, 0.3]) and shifts[3:] == pytest.approx([1.0] * (len(shifts) - 3))
+    # the inserted silence lies between the words it separates, and the audio around it is the original's
+    cut = int(round((u.words[0].end + u.words[1].start) / 2 * SAMPLE_RATE))
+    np.testing.assert_array_equal(out[:cut], audio[:cut])
+    assert not out[cut:cut + int(0.3 * SAMPLE_RATE)].any()
+    np.testing.assert_array_equal(out[-1000:], audio[-1000:])
+    with pytest.raises(ValueError, match="word after it"):
+        insert_pauses(u, audio, [(len(u.words) - 1, 0.5)])
+
+
 def test_resume_cuts_what_a_killed_build_half_wrote(tiny_corpus, tmp_path):
     import shutil
 

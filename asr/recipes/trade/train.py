@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from pydantic import BaseModel, Field
 
-from asr.data.join import join_utterances
+from asr.data.join import Pause, join_utterances
 from asr.data.manifest import Utterance, read_manifest
 from asr.models.trade.model import FRAME_S, Trade, TradeConfig, build_trade, collate, load_trade
 from asr.models.trade.targets import make_targets
@@ -56,6 +56,11 @@ class TrainConfig(BaseModel, extra="forbid"):
     join_max: int = Field(3, ge=2)
     join_max_s: float = Field(20.0, gt=0)
     join_gap_s: tuple[float, float] = (0.2, 1.0)
+    # pauses that are not sentence ends: a pause_prob share of utterances get 1..pause_max silences
+    # at word boundaries, log-uniform in pause_s (the dialogue holds' range), text unchanged
+    pause_prob: float = Field(0.0, ge=0, le=1)
+    pause_max: int = Field(2, ge=1)
+    pause_s: tuple[float, float] = (0.2, 2.0)
     grad_clip: float = 1.0
     log_every: int = 10
     checkpoint_every: int = 50
@@ -67,32 +72,42 @@ class TrainConfig(BaseModel, extra="forbid"):
 
 class Example(NamedTuple):
     """One training input: utterances played one after another with ``gaps`` seconds of silence
-    between them (most often a single utterance)."""
+    between them (most often a single utterance), and ``pauses[i]`` inside utterance i."""
     utts: tuple[Utterance, ...]
     gaps: tuple[float, ...] = ()
+    pauses: tuple[tuple[Pause, ...], ...] = ()
 
     @property
     def duration(self) -> float:
-        return sum(u.duration for u in self.utts) + sum(self.gaps)
+        return sum(u.duration for u in self.utts) + sum(self.gaps) + sum(s for ps in self.pauses for _, s in ps)
 
 
-def examples(utts: list[Utterance], cfg: TrainConfig, seed: int, join_prob: float | None = None) -> list[Example]:
-    """The utterances in a seeded random order, a ``join_prob`` share of them starting a joined example."""
+def draw_pauses(utt: Utterance, cfg: TrainConfig, rng: random.Random) -> tuple[Pause, ...]:
+    if len(utt.words) < 2 or rng.random() >= cfg.pause_prob:
+        return ()
+    after = rng.sample(range(len(utt.words) - 1), min(rng.randint(1, cfg.pause_max), len(utt.words) - 1))
+    lo, hi = (math.log(s) for s in cfg.pause_s)
+    return tuple((k, round(math.exp(rng.uniform(lo, hi)), 2)) for k in sorted(after))
+
+
+def examples(utts: list[Utterance], cfg: TrainConfig, seed: int) -> list[Example]:
+    """The utterances in a seeded random order, a ``join_prob`` share of them starting a joined
+    example, a ``pause_prob`` share of them with pauses inside."""
     rng = random.Random(seed)
     pool = list(utts)
     rng.shuffle(pool)
-    join_prob = cfg.join_prob if join_prob is None else join_prob
     out, i = [], 0
     while i < len(pool):
         group = [pool[i]]
         i += 1
-        if rng.random() < join_prob:
+        if rng.random() < cfg.join_prob:
             want = rng.randint(2, cfg.join_max)
             while len(group) < want and i < len(pool) and \
                     sum(u.duration for u in group) + pool[i].duration + cfg.join_gap_s[1] * len(group) <= cfg.join_max_s:
                 group.append(pool[i])
                 i += 1
-        out.append(Example(tuple(group), tuple(round(rng.uniform(*cfg.join_gap_s), 2) for _ in group[1:])))
+        gaps = tuple(round(rng.uniform(*cfg.join_gap_s), 2) for _ in group[1:])
+        out.append(Example(tuple(group), gaps, tuple(draw_pauses(u, cfg, rng) for u in group) if cfg.pause_prob else ()))
     return out
 
 
@@ -149,7 +164,7 @@ def build_vocab(cfg: TrainConfig, model_cfg: TradeConfig, out: Path) -> CompactV
 
 
 def make_batch(exs: list[Example], model: Trade):
-    joined = [join_utterances(list(ex.utts), list(ex.gaps)) for ex in exs]
+    joined = [join_utterances(list(ex.utts), list(ex.gaps), [list(p) for p in ex.pauses] or None) for ex in exs]
     return collate([audio for _, audio in joined], [make_targets(u.text, u.words, model.vocab) for u, _ in joined],
                    model.lm)
 
@@ -158,7 +173,8 @@ def make_batch(exs: list[Example], model: Trade):
 def dev_loss(model: Trade, dev: list[Utterance], cfg: TrainConfig, chunk_ms: int = 640) -> dict[str, float]:
     model.eval()
     totals: dict[str, float] = {}
-    groups = batches(examples(dev, cfg, 0, join_prob=0.0), cfg.batch_seconds, 0)
+    plain = cfg.model_copy(update={"join_prob": 0.0, "pause_prob": 0.0})  # comparable across stages
+    groups = batches(examples(dev, plain, 0), cfg.batch_seconds, 0)
     for group in groups:
         losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S), cfg.alpha, cfg.delay_penalty)
         for name, value in losses.items():
