@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from turn_taking.bargein import BargeInPolicy
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the bad field."""
@@ -41,6 +43,9 @@ class TurnConfig(_Strict):
     end_silence_ms: int = Field(600, ge=0, le=5000,
                                 description="silence after speech end before the turn is taken")
     allow_interruptions: bool = Field(True, description="caller speech during bot speech interrupts it")
+    barge_in: BargeInPolicy = Field(
+        BargeInPolicy(), description="how caller speech during bot speech is told from a backchannel "
+        "(turn_taking.bargein); max_backchannel_s=0, pause_on_speech=false: cut the bot at every onset")
 
 
 class LLMConfig(_Strict):

@@ -172,6 +172,22 @@ class UserStoppedSpeakingFrame(SystemFrame):
 
 
 @dataclass(kw_only=True)
+class BotAudioPauseFrame(SystemFrame):
+    """Caller speech during bot speech: hold the bot's audio while it is classified (LiveKit's
+    paused audio output). An ``InterruptionFrame`` or a ``BotAudioResumeFrame`` follows."""
+
+    speech_start_s: float
+
+    def describe(self):
+        return {"speech_start_s": round(self.speech_start_s, 3)}
+
+
+@dataclass(kw_only=True)
+class BotAudioResumeFrame(SystemFrame):
+    """The caller's speech was a backchannel (a false interruption): play on where it paused."""
+
+
+@dataclass(kw_only=True)
 class InterruptionFrame(SystemFrame):
     """Barge-in: every processor flushes queued data/control frames and cancels work in flight."""
 

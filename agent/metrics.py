@@ -15,6 +15,8 @@ import numpy as np
 
 from agent.frames import (
     AudioRawFrame,
+    BotAudioPauseFrame,
+    BotAudioResumeFrame,
     Frame,
     FrameDirection,
     InterruptionFrame,
@@ -78,6 +80,11 @@ class LiveTranscript:
         elif isinstance(frame, InterruptionFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [bold red]✋ barge-in[/bold red]")
+        elif isinstance(frame, BotAudioPauseFrame):
+            self._close_bot_line()
+            self.console.print(f"{stamp} [yellow]⏸ bot paused: caller speaking over it[/yellow]")
+        elif isinstance(frame, BotAudioResumeFrame):
+            self.console.print(f"{stamp} [yellow]▶ bot resumed (backchannel)[/yellow]")
         elif isinstance(frame, LLMFullResponseStartFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [bold green]bot ▸[/bold green] ", end="")
@@ -121,7 +128,8 @@ def turn_metrics(events: list[dict], records) -> list[dict]:
         row["voice_to_voice_ms"] = _ms(spoke and spoke["media_s"] - rec.end_s)
         if rec.bot_speaking_at_start:
             vad = _first(inside, "VADUserStartedSpeakingFrame")
-            stop = _first(inside, "BotStoppedSpeakingFrame", lambda e: e["interrupted"])
+            stop = _first(inside, "BotAudioPauseFrame") or _first(inside, "BotStoppedSpeakingFrame",
+                                                                  lambda e: e["interrupted"])
             row["barge_in_stop_ms"] = _ms(stop and vad and stop["wall_s"] - vad["wall_s"])
             row["barge_in_from_onset_ms"] = _ms(stop and stop["wall_s"] - rec.start_s)
         rows.append(row)

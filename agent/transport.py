@@ -3,7 +3,9 @@
 ``AudioOutput`` is the last processor of the graph: it plays bot audio in real time, paced by
 the call clock, 20 ms at a time, into a ``CallRecorder`` (and optionally a sink callback, e.g.
 a WebRTC track). It reports ``BotStartedSpeakingFrame`` at the first played sample and
-``BotStoppedSpeakingFrame`` when the response has drained or an interruption cut it.
+``BotStoppedSpeakingFrame`` when the response has drained or an interruption cut it. A
+``BotAudioPauseFrame`` holds playback (the bot is still speaking, silently) until a
+``BotAudioResumeFrame`` or an ``InterruptionFrame``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Callable
 import numpy as np
 
 from agent.frames import (
+    BotAudioPauseFrame,
+    BotAudioResumeFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     EndFrame,
@@ -74,6 +78,8 @@ class AudioOutput(FrameProcessor):
         self._drained = asyncio.Event()
         self._drained.set()
         self._player: asyncio.Task | None = None
+        self._playing = asyncio.Event()  # cleared while paused
+        self._playing.set()
 
     async def start(self, frame: StartFrame):
         self._player = asyncio.create_task(self._play(), name=f"{self.name}.play")
@@ -97,9 +103,15 @@ class AudioOutput(FrameProcessor):
         elif isinstance(frame, TTSStoppedFrame):
             self._tts_done = True
             self._audio_arrived.set()
+        elif isinstance(frame, BotAudioPauseFrame):
+            self._playing.clear()
+        elif isinstance(frame, BotAudioResumeFrame):
+            self._last_audio_s = self.clock.now()  # the pause is not a stalled response
+            self._playing.set()
         elif isinstance(frame, InterruptionFrame):
             self._fifo.clear()
             self._queued, self._tts_done = 0, True
+            self._playing.set()
             if self._speaking:
                 await self._stopped(interrupted=True)
             self._drained.set()
@@ -130,6 +142,9 @@ class AudioOutput(FrameProcessor):
         tick = FRAME_SAMPLES / SAMPLE_RATE
         cursor: float | None = None
         while True:
+            if not self._playing.is_set():
+                await self._playing.wait()
+                continue
             if self._queued == 0:
                 if self._speaking and (self._tts_done or self.clock.now() - self._last_audio_s > UNDERRUN_STOP_S):
                     await self._stopped(interrupted=False)

@@ -5,8 +5,12 @@ It owns the two decisions of turn-taking in the graph:
 - *end of turn*: when the detector's due time has passed and every transcription of the
   turn's speech has arrived (so a late STT final can never split a turn or start a second
   reply), it pushes ``UserStoppedSpeakingFrame`` and the turn's text as ``UserTurnFrame``;
-- *barge-in*: caller speech while the bot is speaking or preparing a reply pushes an
-  ``InterruptionFrame`` at once, which flushes LLM, TTS and output audio downstream.
+- *barge-in*: caller speech while the bot is speaking goes to a ``BargeInClassifier``: the
+  bot's audio is paused at the onset (``BotAudioPauseFrame``), then either resumed
+  (``BotAudioResumeFrame``: a backchannel, whose words never become a user turn) or cut
+  (``InterruptionFrame``, which flushes LLM, TTS and output audio downstream, and the caller's
+  speech opens a turn). Speech while a reply is being prepared, before its audio plays, cuts it
+  at once: the caller was not finished.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import logging
 
 from agent.config import TurnConfig
 from agent.frames import (
+    BotAudioPauseFrame,
+    BotAudioResumeFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
     FrameDirection,
+    InterimTranscriptionFrame,
     InterruptionFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
@@ -29,6 +36,7 @@ from agent.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from agent.processor import FrameProcessor
+from turn_taking.bargein import Action, BargeInClassifier
 from turn_taking.detectors import EndOfTurnDetector, create_detector
 
 log = logging.getLogger(__name__)
@@ -51,51 +59,132 @@ class UserTurnProcessor(FrameProcessor):
         self._bot_speaking = False
         self._reply_pending = False  # a turn was taken and its reply has not finished playing
         self._committing = False  # the decision is being pushed: too late to cancel it
+        self._barge_in = BargeInClassifier(config.barge_in)
+        self._overlap_start_s: float | None = None  # onset of caller speech heard over the bot
+        self._overlap_texts: list[str] = []
+        self._overlap_pending = 0  # its speech segments whose transcript has not arrived
+        self._overlap_speaking = False
+        self._barge_timer: asyncio.Task | None = None
 
     async def stop(self):
         await self._cancel_decision()
+        if self._barge_timer:
+            self._barge_timer.cancel()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await self.push_frame(frame, direction)  # VAD and bot frames first, then what they caused
         if isinstance(frame, VADUserStartedSpeakingFrame):
             await self._on_speech_start(frame)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             await self._on_speech_end(frame)
-        elif isinstance(frame, TranscriptionFrame):
-            self._on_transcript(frame)
+        elif isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame)):
+            await self._on_transcript(frame)
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
+            self._barge_in.bot_started()
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = self._reply_pending = False
-        await self.push_frame(frame, direction)
+            deciding = self._barge_in.deciding
+            self._barge_in.bot_stopped()
+            if deciding:  # the bot finished while the caller was talking over it: the caller's turn
+                await self._open_turn_from_overlap(interrupted=False)
+            self._overlap_start_s = None
+
+    # ------------------------------------------------------------ caller speech
 
     async def _on_speech_start(self, frame: VADUserStartedSpeakingFrame):
         await self._cancel_decision()
-        self.detector.on_speech_start(frame.speech_start_s)
+        t = frame.speech_start_s
+        if not self._turn_open and self.config.allow_interruptions and self._bot_speaking:
+            if not self._barge_in.deciding:
+                self._overlap_start_s, self._overlap_texts, self._overlap_pending = t, [], 0
+            self._overlap_speaking = True
+            await self._apply(self._barge_in.on_speech_start(t, self.clock.now()))
+            return
+        self.detector.on_speech_start(t)
         if self._turn_open:
             return
+        cut_reply = self.config.allow_interruptions and self._reply_pending
+        if cut_reply:
+            self._reply_pending = False
+            await self.push_frame(InterruptionFrame(speech_start_s=t, pts_s=t))
         self._turn_open = True
-        barge_in = self.config.allow_interruptions and (self._bot_speaking or self._reply_pending)
-        if barge_in:
-            self._bot_speaking = self._reply_pending = False
-            await self.push_frame(InterruptionFrame(speech_start_s=frame.speech_start_s, pts_s=frame.speech_start_s))
-        await self.push_frame(UserStartedSpeakingFrame(speech_start_s=frame.speech_start_s,
-                                                       interrupted_bot=barge_in, pts_s=frame.speech_start_s))
+        await self.push_frame(UserStartedSpeakingFrame(speech_start_s=t, interrupted_bot=cut_reply, pts_s=t))
 
     async def _on_speech_end(self, frame: VADUserStoppedSpeakingFrame):
-        if not self._turn_open:
-            return
         self._last_speech_end_s = frame.speech_end_s
+        if not self._turn_open:
+            if self._overlap_start_s is not None and self._overlap_speaking:
+                self._overlap_speaking = False
+                self._overlap_pending += 1
+                await self._apply(self._barge_in.on_speech_end(frame.speech_end_s, self.clock.now()))
+            return
         self._pending_transcripts += 1
         self.detector.on_speech_end(frame.speech_end_s)
-        await self._cancel_decision()
-        self._decision = asyncio.create_task(self._decide(), name=f"{self.name}.decide")
+        await self._schedule_decision()
 
-    def _on_transcript(self, frame: TranscriptionFrame):
+    async def _on_transcript(self, frame: TranscriptionFrame | InterimTranscriptionFrame):
+        final = isinstance(frame, TranscriptionFrame)
+        text = frame.text.strip()
+        if not self._turn_open and self._overlap_start_s is not None:  # words heard over the bot
+            if final:
+                self._overlap_pending = max(0, self._overlap_pending - 1)
+                self._overlap_texts += [text] if text else []
+            heard = " ".join(self._overlap_texts + ([] if final else [text]))
+            await self._apply(self._barge_in.on_transcript(heard, self.clock.now()))
+            return
+        if not final:
+            return
+        if not self._turn_open:  # a late transcript of speech that opened no turn (a backchannel)
+            log.debug("dropped a transcript outside any turn: %r", text)
+            return
         self._pending_transcripts = max(0, self._pending_transcripts - 1)
-        if frame.text.strip():
-            self._texts.append(frame.text.strip())
+        if text:
+            self._texts.append(text)
         self.detector.on_transcript(" ".join(self._texts), True, frame.pts_s or 0.0)
         self._transcript_arrived.set()
+
+    # ------------------------------------------------------------ barge-in
+
+    async def _apply(self, actions: list[Action]):
+        """Carry out the classifier's decisions, then wake up for its next timed one."""
+        for a in actions:
+            if a.kind == "pause":
+                await self.push_frame(BotAudioPauseFrame(speech_start_s=self._overlap_start_s, pts_s=a.at))
+            elif a.kind == "resume":
+                await self.push_frame(BotAudioResumeFrame(pts_s=a.at))
+            else:
+                self._bot_speaking = self._reply_pending = False
+                await self.push_frame(InterruptionFrame(speech_start_s=self._overlap_start_s, pts_s=a.at))
+                await self._open_turn_from_overlap(interrupted=True)
+        if self._barge_timer and self._barge_timer is not asyncio.current_task():
+            self._barge_timer.cancel()
+        due = self._barge_in.next_due()
+        self._barge_timer = due and asyncio.create_task(self._wake_at(due[0]), name=f"{self.name}.barge_in")
+
+    async def _wake_at(self, t: float):
+        await asyncio.sleep(max(0.0, t - self.clock.now()))
+        await self._apply(self._barge_in.advance(self.clock.now()))
+
+    async def _open_turn_from_overlap(self, interrupted: bool):
+        """The speech heard over the bot becomes the start of the caller's turn."""
+        onset, self._overlap_start_s = self._overlap_start_s, None
+        if onset is None or self._turn_open:
+            return
+        self._turn_open, self._texts, self._pending_transcripts = True, list(self._overlap_texts), self._overlap_pending
+        self.detector.on_speech_start(onset)
+        await self.push_frame(UserStartedSpeakingFrame(speech_start_s=onset, interrupted_bot=interrupted, pts_s=onset))
+        if self._texts:
+            self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
+        if not self._overlap_speaking:  # already silent: decide as after any speech end
+            self.detector.on_speech_end(self._last_speech_end_s)
+            await self._schedule_decision()
+
+    # ------------------------------------------------------------ end of turn
+
+    async def _schedule_decision(self):
+        await self._cancel_decision()
+        self._decision = asyncio.create_task(self._decide(), name=f"{self.name}.decide")
 
     async def _cancel_decision(self):
         task, self._decision = self._decision, None

@@ -7,7 +7,11 @@ import pytest
 
 from agent.config import TurnConfig, VADConfig
 from agent.frames import (
+    BotAudioPauseFrame,
+    BotAudioResumeFrame,
     BotStartedSpeakingFrame,
+    FrameDirection,
+    InterimTranscriptionFrame,
     InterruptionFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
@@ -22,6 +26,7 @@ from agent.turns import UserTurnProcessor
 from agent.vad import VADProcessor
 from asr.audio import trim_silence
 from asr.voices import load_voice
+from turn_taking.bargein import BargeInPolicy
 from turn_taking.vad import SileroVAD
 from tests.conftest import Collector
 
@@ -108,19 +113,85 @@ async def test_speech_resuming_inside_the_timer_continues_the_turn():
     await runner
 
 
-async def test_speech_during_bot_audio_interrupts_at_once_unless_disabled():
+async def _bot_speaking(config: TurnConfig):
+    """A turn processor whose bot is speaking, and what it pushes."""
+    turns, sink = UserTurnProcessor(config), Collector()
+    task = PipelineTask(Pipeline([turns, sink]))
+    runner = asyncio.create_task(task.run())
+    await asyncio.sleep(0.02)
+    await turns.queue_frame(BotStartedSpeakingFrame(pts_s=0.0), FrameDirection.UPSTREAM)
+    await asyncio.sleep(0.01)
+    return turns, sink, task, runner
+
+
+CUT_AT_ONSET = BargeInPolicy(pause_on_speech=False, max_backchannel_s=0, keywords=False)
+QUICK = BargeInPolicy(max_backchannel_s=0.3, resume_after_s=0.1)
+
+
+async def test_the_cut_at_onset_policy_interrupts_at_once_unless_interruptions_are_off():
     for allow in (True, False):
-        turns, sink = UserTurnProcessor(TurnConfig(allow_interruptions=allow)), Collector()
-        task = PipelineTask(Pipeline([turns, sink]))
-        runner = asyncio.create_task(task.run())
-        await asyncio.sleep(0.02)
-        await turns.queue_frame(BotStartedSpeakingFrame(pts_s=0.0))
-        await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=0.1))
+        turns, sink, task, runner = await _bot_speaking(TurnConfig(allow_interruptions=allow, barge_in=CUT_AT_ONSET))
+        await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=turns.clock.now()))
         await asyncio.sleep(0.05)
-        assert bool(sink.of(InterruptionFrame)) is allow
+        assert bool(sink.of(InterruptionFrame)) is allow and not sink.of(BotAudioPauseFrame)
         assert sink.of(UserStartedSpeakingFrame)[0].interrupted_bot is allow
         await task.cancel()
         await runner
+
+
+async def test_long_speech_over_the_bot_pauses_it_then_interrupts_and_opens_the_turn():
+    turns, sink, task, runner = await _bot_speaking(TurnConfig(barge_in=QUICK, end_silence_ms=100))
+    onset = turns.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=onset))
+    await asyncio.sleep(0.1)
+    assert sink.of(BotAudioPauseFrame) and not sink.of(InterruptionFrame)
+    await asyncio.sleep(0.35)
+    (cut,) = sink.of(InterruptionFrame)
+    assert cut.speech_start_s == onset and cut.pts_s == pytest.approx(onset + 0.3, abs=0.05)
+    assert sink.of(UserStartedSpeakingFrame)[0].interrupted_bot
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
+    await task.queue_frame(TranscriptionFrame(text="I said the blue one", pts_s=turns.clock.now()))
+    async with asyncio.timeout(2):
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    assert sink.of(UserTurnFrame)[0].text == "I said the blue one"
+    await task.cancel()
+    await runner
+
+
+async def test_a_backchannel_pauses_the_bot_resumes_it_and_never_becomes_a_turn():
+    turns, sink, task, runner = await _bot_speaking(TurnConfig(barge_in=QUICK, end_silence_ms=100))
+    onset = turns.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=onset))
+    await asyncio.sleep(0.1)
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
+    await asyncio.sleep(0.2)
+    assert sink.of(BotAudioPauseFrame) and sink.of(BotAudioResumeFrame)
+    await task.queue_frame(TranscriptionFrame(text="Mhm.", pts_s=turns.clock.now()))  # arrives after the resume
+    await asyncio.sleep(0.3)
+    assert not sink.of(InterruptionFrame) and not sink.of(UserStartedSpeakingFrame) and not sink.of(UserTurnFrame)
+    await task.cancel()
+    await runner
+
+
+async def test_an_interruption_word_cuts_the_bot_before_the_speech_is_long():
+    turns, sink, task, runner = await _bot_speaking(TurnConfig(barge_in=BargeInPolicy(max_backchannel_s=5.0),
+                                                               end_silence_ms=100))
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=turns.clock.now()))
+    await task.queue_frame(InterimTranscriptionFrame(text="okay", pts_s=turns.clock.now()))
+    await asyncio.sleep(0.05)
+    assert not sink.of(InterruptionFrame)
+    await task.queue_frame(InterimTranscriptionFrame(text="okay wait", pts_s=turns.clock.now()))
+    await asyncio.sleep(0.05)
+    assert sink.of(InterruptionFrame)
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
+    await task.queue_frame(TranscriptionFrame(text="Okay, wait, that's wrong.", pts_s=turns.clock.now()))
+    async with asyncio.timeout(2):
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    assert sink.of(UserTurnFrame)[0].text == "Okay, wait, that's wrong."
+    await task.cancel()
+    await runner
 
 
 def test_audio_history_slices_by_media_time_and_forgets_old_audio():

@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+from asr.cli import recognizer_option
 from asr.data.text import per_split
 
 
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--tune-limit", type=int, default=None, help="first N tuning dialogues")
     e.add_argument("--recognizer", default="trade", help="streaming recognizer the detectors read")
     e.add_argument("--chunk-ms", type=int, default=320)
+    e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="recognizer option, repeatable, e.g. checkpoint=exp/trade-whisper-pauses/final "
+                        "(traces are cached per option set)")
     e.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
         evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
-                 args.chunk_ms, args.workers)
+                 args.chunk_ms, args.workers, dict(args.option))
         print((args.out / "report.md").read_text())
         return 0
 

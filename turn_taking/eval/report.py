@@ -7,10 +7,13 @@ eot-bench reports every detector.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from turn_taking.data.labels import read_dialogues
+from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
+from turn_taking.eval.bargein import choose, sweep_bargein
 from turn_taking.eval.metrics import cutoff_at, frontier, latency_at
 from turn_taking.eval.sweep import replayable, sweep
 from turn_taking.trace import build_traces, read_traces
@@ -18,10 +21,12 @@ from turn_taking.trace import build_traces, read_traces
 PEERS = ("smart_turn", "livekit")
 
 
-def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int):
+def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
+               options: dict):
     dialogues = read_dialogues(labels)[:limit]
-    path = out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}.jsonl"
-    build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms}, workers=workers)
+    tag = "-" + hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8] if options else ""
+    path = out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}{tag}.jsonl"
+    build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, workers=workers)
     return replayable(dialogues, read_traces(path))
 
 
@@ -32,10 +37,11 @@ def _fmt(r: dict | None, key: str) -> str:
 
 
 def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit: int | None = None,
-             tune_limit: int | None = None, recognizer: str = "trade", chunk_ms: int = 320, workers: int = 2) -> dict:
+             tune_limit: int | None = None, recognizer: str = "trade", chunk_ms: int = 320, workers: int = 2,
+             options: dict | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    test, dev = (traces_for(dialogues, limit, out, recognizer, chunk_ms, workers),
-                 traces_for(tune, tune_limit, out, recognizer, chunk_ms, workers))
+    test, dev = (traces_for(dialogues, limit, out, recognizer, chunk_ms, workers, options or {}),
+                 traces_for(tune, tune_limit, out, recognizer, chunk_ms, workers, options or {}))
     summary = {}
     for name in detectors:
         dev_rows, test_rows = sweep(name, dev, "dev"), sweep(name, test, "test")
@@ -49,10 +55,36 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
                            "best_f1": on_test(max(dev_rows, key=lambda r: r["f1"]))},
         }
         (out / f"sweep-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    barge_in = {}
+    for name in BARGE_IN_GRIDS:
+        dev_rows, test_rows = sweep_bargein(name, dev, "dev"), sweep_bargein(name, test, "test")
+        chosen = choose(dev_rows)
+        barge_in[name] = {"dev_chosen": next(r for r in test_rows if r["params"] == chosen["params"]),
+                          "dev": chosen}
+        (out / f"sweep-bargein-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
+    (out / "summary.json").write_text(json.dumps({**summary, "barge_in": barge_in}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
-    (out / "report.md").write_text(markdown(summary, len(test), len(dev), recognizer, chunk_ms))
+    described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
+    (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
+                                   + bargein_markdown(barge_in))
     return summary
+
+
+def bargein_markdown(barge_in: dict) -> str:
+    ms = lambda v: "–" if v is None else f"{v:.0f} ms"  # noqa: E731
+    lines = ["\n## Barge-in (setting chosen on dev, measured on test)\n",
+             "`vad`: cancel at every speech onset · `confirm`: cancel on an interruption word or long speech · "
+             "`pause_confirm`: pause the bot at onset, then cancel or resume. Stop: caller onset → bot audio "
+             "stops (paused or cancelled); confirm: → reply cancelled; pause: how long a backchannel paused the bot.\n",
+             "| policy | setting | backchannels falsely interrupting | paused | pause p50 | interruptions missed "
+             "| stop p50 | stop p90 | confirm p50 |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, b in barge_in.items():
+        r = b["dev_chosen"]
+        lines.append(f"| {name} | `{r['params']}` | {100 * r['false_interruption_rate']:.1f} % of {r['backchannels']} | "
+                     f"{100 * r['pause_rate']:.0f} % | {ms(r['pause_p50_ms'])} | "
+                     f"{100 * r['missed_rate']:.1f} % of {r['interruptions']} | {ms(r['stop_p50_ms'])} | "
+                     f"{ms(r['stop_p90_ms'])} | {ms(r['confirm_p50_ms'])} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: int) -> str:
