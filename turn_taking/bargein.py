@@ -31,7 +31,8 @@ INTERRUPT_WORDS = frozenset({"wait", "stop", "hold", "hang", "no", "nope", "actu
 
 class BargeInPolicy(BaseModel, extra="forbid"):
     pause_on_speech: bool = True  # pause bot audio at the caller's speech onset
-    max_backchannel_s: float = Field(0.8, ge=0)  # caller speech this long is an interruption (0: any)
+    # caller speech this long is an interruption (0: any); 1.0 s was chosen on the dev dialogues
+    max_backchannel_s: float = Field(1.0, ge=0)
     keywords: bool = True  # an interruption word interrupts at once
     resume_after_s: float = Field(0.4, ge=0)  # caller silence after which a paused bot resumes
 
