@@ -63,7 +63,6 @@ class UserTurnProcessor(FrameProcessor):
         self._overlap_start_s: float | None = None  # onset of caller speech heard over the bot
         self._overlap_texts: list[str] = []
         self._overlap_pending = 0  # its speech segments whose transcript has not arrived
-        self._overlap_speaking = False
         self._barge_timer: asyncio.Task | None = None
 
     async def stop(self):
@@ -98,7 +97,6 @@ class UserTurnProcessor(FrameProcessor):
         if not self._turn_open and self.config.allow_interruptions and self._bot_speaking:
             if not self._barge_in.deciding:
                 self._overlap_start_s, self._overlap_texts, self._overlap_pending = t, [], 0
-            self._overlap_speaking = True
             await self._apply(self._barge_in.on_speech_start(t, self.clock.now()))
             return
         self.detector.on_speech_start(t)
@@ -114,8 +112,7 @@ class UserTurnProcessor(FrameProcessor):
     async def _on_speech_end(self, frame: VADUserStoppedSpeakingFrame):
         self._last_speech_end_s = frame.speech_end_s
         if not self._turn_open:
-            if self._overlap_start_s is not None and self._overlap_speaking:
-                self._overlap_speaking = False
+            if self._overlap_start_s is not None and self._barge_in.caller_speaking:
                 self._overlap_pending += 1
                 await self._apply(self._barge_in.on_speech_end(frame.speech_end_s, self.clock.now()))
             return
@@ -176,7 +173,7 @@ class UserTurnProcessor(FrameProcessor):
         await self.push_frame(UserStartedSpeakingFrame(speech_start_s=onset, interrupted_bot=interrupted, pts_s=onset))
         if self._texts:
             self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
-        if not self._overlap_speaking:  # already silent: decide as after any speech end
+        if not self._barge_in.caller_speaking:  # already silent: decide as after any speech end
             self.detector.on_speech_end(self._last_speech_end_s)
             await self._schedule_decision()
 

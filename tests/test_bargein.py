@@ -75,16 +75,17 @@ def test_scores_count_false_interruptions_pauses_and_stop_latency():
             Signal(2.9, "transcript", ("Mhm.", "")),
             Signal(8.07, "speech_start", (8.0,)), Signal(8.6, "transcript", ("Mhm. Wait", ""))]
     policy = BargeInPolicy(max_backchannel_s=2.0, resume_after_s=0.4)
-    actions = replay_bargein(sigs, bot_intervals(d), policy)
+    bots = bot_intervals(d)
+    actions = replay_bargein(sigs, bots, policy)
     assert actions == [Action("pause", 2.07), Action("resume", pytest.approx(2.8)), Action("pause", 8.07),
                        Action("interrupt", 8.6)]
     scores = BargeInScores()
-    scores.add(d, actions)
+    scores.add(d, bots, actions)
     s = scores.summary()
     assert s["false_interruption_rate"] == 0 and s["pause_rate"] == 1 and s["pause_p50_ms"] == pytest.approx(730)
     assert s["missed_rate"] == 0 and s["stop_p50_ms"] == pytest.approx(70) and s["confirm_p50_ms"] == pytest.approx(600)
     # with a pause the stop is the onset's; cutting at every onset is as fast but cuts the backchannel too
     cut = BargeInScores()
-    cut.add(d, replay_bargein(sigs, bot_intervals(d), BargeInPolicy(pause_on_speech=False, max_backchannel_s=0,
+    cut.add(d, bots, replay_bargein(sigs, bots, BargeInPolicy(pause_on_speech=False, max_backchannel_s=0,
                                                                       keywords=False)))
     assert cut.summary()["false_interruption_rate"] == 1 and cut.summary()["stop_p50_ms"] == pytest.approx(70)

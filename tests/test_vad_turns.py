@@ -124,14 +124,29 @@ async def _bot_speaking(config: TurnConfig):
     return turns, sink, task, runner
 
 
+async def _caller_over_bot(config: TurnConfig):
+    """As ``_bot_speaking``, then the caller starts talking; also returns the onset."""
+    turns, sink, task, runner = await _bot_speaking(config)
+    onset = turns.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=onset))
+    return turns, sink, task, runner, onset
+
+
+async def _turn_text(sink) -> str:
+    async with asyncio.timeout(2):
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    return sink.of(UserTurnFrame)[0].text
+
+
 CUT_AT_ONSET = BargeInPolicy(pause_on_speech=False, max_backchannel_s=0, keywords=False)
 QUICK = BargeInPolicy(max_backchannel_s=0.3, resume_after_s=0.1)
 
 
 async def test_the_cut_at_onset_policy_interrupts_at_once_unless_interruptions_are_off():
     for allow in (True, False):
-        turns, sink, task, runner = await _bot_speaking(TurnConfig(allow_interruptions=allow, barge_in=CUT_AT_ONSET))
-        await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=turns.clock.now()))
+        turns, sink, task, runner, _ = await _caller_over_bot(TurnConfig(allow_interruptions=allow,
+                                                                         barge_in=CUT_AT_ONSET))
         await asyncio.sleep(0.05)
         assert bool(sink.of(InterruptionFrame)) is allow and not sink.of(BotAudioPauseFrame)
         assert sink.of(UserStartedSpeakingFrame)[0].interrupted_bot is allow
@@ -140,9 +155,7 @@ async def test_the_cut_at_onset_policy_interrupts_at_once_unless_interruptions_a
 
 
 async def test_long_speech_over_the_bot_pauses_it_then_interrupts_and_opens_the_turn():
-    turns, sink, task, runner = await _bot_speaking(TurnConfig(barge_in=QUICK, end_silence_ms=100))
-    onset = turns.clock.now()
-    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=onset))
+    turns, sink, task, runner, onset = await _caller_over_bot(TurnConfig(barge_in=QUICK, end_silence_ms=100))
     await asyncio.sleep(0.1)
     assert sink.of(BotAudioPauseFrame) and not sink.of(InterruptionFrame)
     await asyncio.sleep(0.35)
@@ -151,18 +164,13 @@ async def test_long_speech_over_the_bot_pauses_it_then_interrupts_and_opens_the_
     assert sink.of(UserStartedSpeakingFrame)[0].interrupted_bot
     await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
     await task.queue_frame(TranscriptionFrame(text="I said the blue one", pts_s=turns.clock.now()))
-    async with asyncio.timeout(2):
-        while not sink.of(UserTurnFrame):
-            await asyncio.sleep(0.01)
-    assert sink.of(UserTurnFrame)[0].text == "I said the blue one"
+    assert await _turn_text(sink) == "I said the blue one"
     await task.cancel()
     await runner
 
 
 async def test_a_backchannel_pauses_the_bot_resumes_it_and_never_becomes_a_turn():
-    turns, sink, task, runner = await _bot_speaking(TurnConfig(barge_in=QUICK, end_silence_ms=100))
-    onset = turns.clock.now()
-    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=onset))
+    turns, sink, task, runner, _ = await _caller_over_bot(TurnConfig(barge_in=QUICK, end_silence_ms=100))
     await asyncio.sleep(0.1)
     await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
     await asyncio.sleep(0.2)
@@ -175,9 +183,8 @@ async def test_a_backchannel_pauses_the_bot_resumes_it_and_never_becomes_a_turn(
 
 
 async def test_an_interruption_word_cuts_the_bot_before_the_speech_is_long():
-    turns, sink, task, runner = await _bot_speaking(TurnConfig(barge_in=BargeInPolicy(max_backchannel_s=5.0),
-                                                               end_silence_ms=100))
-    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=turns.clock.now()))
+    turns, sink, task, runner, _ = await _caller_over_bot(TurnConfig(barge_in=BargeInPolicy(max_backchannel_s=5.0),
+                                                                     end_silence_ms=100))
     await task.queue_frame(InterimTranscriptionFrame(text="okay", pts_s=turns.clock.now()))
     await asyncio.sleep(0.05)
     assert not sink.of(InterruptionFrame)
@@ -186,10 +193,7 @@ async def test_an_interruption_word_cuts_the_bot_before_the_speech_is_long():
     assert sink.of(InterruptionFrame)
     await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
     await task.queue_frame(TranscriptionFrame(text="Okay, wait, that's wrong.", pts_s=turns.clock.now()))
-    async with asyncio.timeout(2):
-        while not sink.of(UserTurnFrame):
-            await asyncio.sleep(0.01)
-    assert sink.of(UserTurnFrame)[0].text == "Okay, wait, that's wrong."
+    assert await _turn_text(sink) == "Okay, wait, that's wrong."
     await task.cancel()
     await runner
 

@@ -61,6 +61,10 @@ class BargeInClassifier:
         self._known = 0.0  # when the last speech boundary became known: no timed decision before it
 
     @property
+    def caller_speaking(self) -> bool:
+        return self._speaking
+
+    @property
     def deciding(self) -> bool:
         """An overlap is being classified (the bot is paused when the policy pauses)."""
         return self._state == "listening"

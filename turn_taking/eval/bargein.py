@@ -75,8 +75,7 @@ class BargeInScores:
         self.stop_s: list[float] = []
         self.confirm_s: list[float] = []
 
-    def add(self, dialogue: Dialogue, actions: list[Action]):
-        bots = bot_intervals(dialogue)
+    def add(self, dialogue: Dialogue, bots: list[tuple[float, float]], actions: list[Action]):
         for o in dialogue.overlaps:
             bot_end = next(b for a, b in bots if a <= o.start <= b + ONSET_SLACK_S)
             mine = [a for a in actions if o.start - ONSET_SLACK_S <= a.at <= bot_end]
@@ -109,11 +108,11 @@ class BargeInScores:
 
 
 def sweep_bargein(name: str, pairs: list[tuple[Dialogue, list[Signal]]], split: str) -> list[dict]:
-    rows = []
+    rows, bots = [], [bot_intervals(d) for d, _ in pairs]
     for params in GRIDS[name]:
         policy, scores = BargeInPolicy(**params), BargeInScores()
-        for d, sigs in pairs:
-            scores.add(d, replay_bargein(sigs, bot_intervals(d), policy))
+        for (d, sigs), b in zip(pairs, bots):
+            scores.add(d, b, replay_bargein(sigs, b, policy))
         rows.append({"policy": name, "split": split, "params": params, "dialogues": len(pairs), **scores.summary()})
     return rows
 
