@@ -87,7 +87,9 @@ class CallReport:
 
 
 async def run_call(scenario: Scenario, config: AgentConfig, out_dir: str | Path, *,
-                   models: AgentModels | None = None, console=None) -> CallReport:
+                   models: AgentModels | None = None, console=None, observers: list = ()) -> CallReport:
+    """Run one simulated call; ``observers`` see every frame too (e.g. an MQTT turn-event
+    publisher from ``integrations.mqtt``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     say = console.print if console else log.info
@@ -102,8 +104,8 @@ async def run_call(scenario: Scenario, config: AgentConfig, out_dir: str | Path,
                             wait_timeout_s=scenario.wait_timeout_s)
     output = AudioOutput(recorder)
     events = EventLog()
-    observers = [events] + ([LiveTranscript(console)] if console else [])
-    task = PipelineTask(build_pipeline(config, models, caller, output), observers=observers)
+    watching = [events, *observers] + ([LiveTranscript(console)] if console else [])
+    task = PipelineTask(build_pipeline(config, models, caller, output), observers=watching)
     await task.run()
 
     events.save(out_dir / "events.jsonl")

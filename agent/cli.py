@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -24,10 +25,10 @@ EXIT_BAD_INPUT = 2
 DEMO_SCENARIO = files("agent") / "scenarios" / "demo.yaml"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str, add_arguments) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m agent", description=__doc__.split("\n\n")[0],
-        epilog="Example: python -m agent call --scenario agent/scenarios/demo.yaml --out runs/demo "
+        prog=prog, description=__doc__.split("\n\n")[0],
+        epilog=f"Example: {prog} call --scenario agent/scenarios/demo.yaml --out runs/demo "
                "--set vad.stop_ms=150", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -36,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config value, e.g. --set llm.max_new_tokens=32 (repeatable)")
         sp.add_argument("-v", "--verbose", action="store_true", help="log every component's details")
+        if add_arguments:
+            add_arguments(sp)
 
     call = sub.add_parser("call", help="run a scripted call (see agent/scenarios/*.yaml for the format)",
                           description="Stream a scripted caller into the agent in real time and measure it.")
@@ -49,14 +52,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+async def _run(scenario, config, args, console, session):
+    from agent.call import run_call
+
+    async with session(args, config, console) if session else contextlib.nullcontext([]) as observers:
+        return await run_call(scenario, config, args.out, console=console, observers=observers)
+
+
+def main(argv: list[str] | None = None, *, prog: str = "python -m agent", add_arguments=None,
+         session=None) -> int:
+    """The agent's command line. Integrations extend it without the agent knowing them:
+    ``add_arguments(subparser)`` adds their options, and ``session(args, config, console)`` is an
+    async context manager that yields extra frame observers for the call (``integrations.mqtt``)."""
+    args = _parser(prog, add_arguments).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from rich.console import Console
 
-    from agent.call import latency_table, run_call
+    from agent.call import latency_table
     from agent.config import ConfigError, load_config
     from agent.scenario import ScenarioError, load_scenario
     from asr.audio import AudioError
@@ -66,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         scenario = load_scenario(args.scenario if args.command == "call" else Path(str(DEMO_SCENARIO)))
-        report = asyncio.run(run_call(scenario, config, args.out, console=console))
+        report = asyncio.run(_run(scenario, config, args, console, session))
     except (ConfigError, ScenarioError, AudioError, VoiceError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

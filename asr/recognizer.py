@@ -57,6 +57,12 @@ class RecognizerStream:
         """The stream has ended: commit everything still pending."""
         raise NotImplementedError
 
+    def commit(self) -> list[StreamEvent]:
+        """The caller has paused (VAD saw silence): commit the words that can no longer change,
+        the last one included, without waiting for the recognizer to see it complete. The
+        stream goes on. Recognizers that cannot tell return nothing."""
+        return []
+
     def end_probability(self) -> float | None:
         """The recognizer's probability that the sentence ends after its current text, for
         recognizers with a language model to read it from; None otherwise."""

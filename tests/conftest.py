@@ -43,3 +43,14 @@ def speech():
     lines = ["I would like to change my delivery address.", "Can you send it to my office instead?",
              "My order number is four five six seven.", "Thank you, that is all for today."]
     return [voice.synthesize(t).audio for t in lines], lines
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on loopback with a password file (tests/broker.py)."""
+    from tests.broker import Broker
+
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()

@@ -1,5 +1,7 @@
 """Integration: full simulated calls on the real bundled models (Silero, Whisper tiny.en,
-SmolLM2-135M, Piper joe, espeak-ng caller), plus failures injected into the responder and TTS."""
+SmolLM2-135M, Piper joe, espeak-ng caller), plus failures injected into the responder and TTS.
+The short call also publishes its turn events to a real mosquitto, which is stopped and
+restarted mid-call."""
 
 import asyncio
 import json
@@ -19,6 +21,10 @@ from agent.runner import PipelineTask
 from agent.scenario import load_scenario
 from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
+from integrations.mqtt import CallRecorder as MQTTCallRecorder
+from integrations.mqtt import TurnEventPublisher
+from integrations.mqtt.observer import TurnEventObserver
+from tests.broker import Broker, mqtt_config, recorded, wait_for
 from tests.conftest import Collector
 from tests.fakes.faulty import FlakyLM, FlakyVoice
 
@@ -31,15 +37,49 @@ def models():
     return AgentModels.load(AgentConfig())
 
 
+async def _call_publishing_turn_events(models, out, broker):
+    """The short call with its turn events on MQTT; the broker is down from 2 s to 5 s."""
+    config = mqtt_config(broker)
+    recorder = MQTTCallRecorder(config, out / "mqtt.jsonl")
+    recording = asyncio.create_task(recorder.run())
+    await asyncio.wait_for(recorder.subscribed.wait(), 10)
+    publisher = TurnEventPublisher(config, "short-call")
+    await publisher.start()
+    held_while_down = []
+
+    async def outage():
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(broker.stop)
+        await asyncio.sleep(3.0)
+        held_while_down.append(publisher.buffered)
+        await asyncio.to_thread(broker.start)
+
+    down = asyncio.create_task(outage())
+    report = await run_call(load_scenario(str(SHORT)), AgentConfig(), out, models=models,
+                            observers=[TurnEventObserver(publisher, AgentConfig().turn.detector)])
+    await down
+    assert await publisher.close(timeout_s=15) == 0
+    await wait_for(lambda: len(recorded(out / "mqtt.jsonl")) >= publisher.delivered, 15)
+    await asyncio.sleep(0.3)  # a duplicate would arrive now
+    recording.cancel()
+    await asyncio.gather(recording, return_exceptions=True)
+    return report, held_while_down[0], recorder
+
+
 @pytest.fixture(scope="module")
 def short_call(models, tmp_path_factory):
     out = tmp_path_factory.mktemp("call")
-    report = asyncio.run(run_call(load_scenario(str(SHORT)), AgentConfig(), out, models=models))
-    return out, report
+    broker = Broker(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    try:
+        report, held, recorder = asyncio.run(_call_publishing_turn_events(models, out, broker))
+    finally:
+        broker.stop()
+    return out, report, held, recorder
 
 
 def test_call_writes_events_audio_and_metrics(short_call):
-    out, report = short_call
+    out, report, *_ = short_call
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert events and all("wall_s" in e and "media_s" in e and "event" in e for e in events)
     audio, sr = sf.read(out / "call.wav")
@@ -51,7 +91,7 @@ def test_call_writes_events_audio_and_metrics(short_call):
 
 
 def test_caller_words_are_transcribed_and_the_bot_answers(short_call):
-    _, report = short_call
+    _, report, *_ = short_call
     caller = " ".join(t["text"].lower() for t in report.transcript if t["speaker"] == "caller")
     assert "help" in caller and "order" in caller and "repeat" in caller, caller
     bot = [t["text"] for t in report.transcript if t["speaker"] == "bot"]
@@ -59,7 +99,7 @@ def test_caller_words_are_transcribed_and_the_bot_answers(short_call):
 
 
 def test_every_metric_is_present_and_positive(short_call):
-    _, report = short_call
+    _, report, *_ = short_call
     for row in report.turns:
         for m in METRICS:
             assert row[m] is not None and row[m] > 0, (row["turn"], m, row)
@@ -68,7 +108,7 @@ def test_every_metric_is_present_and_positive(short_call):
 
 
 def test_barge_in_stops_bot_audio_within_200_ms(short_call):
-    out, report = short_call
+    out, report, *_ = short_call
     barge = report.turns[1]
     assert barge["start"] == "barge_in"
     assert 0 <= barge["barge_in_stop_ms"] <= 200, barge
@@ -79,6 +119,27 @@ def test_barge_in_stops_bot_audio_within_200_ms(short_call):
     bot, _ = sf.read(out / "call.wav")
     a, b = int((stop["wall_s"] + 0.05) * 16000), int(restart * 16000)
     assert b > a and np.abs(bot[a:b, 1]).max() < 1e-3, "bot audio kept playing after the barge-in"
+
+
+def test_turn_events_reach_mqtt_once_in_order_across_a_broker_restart(short_call):
+    out, report, held_while_down, recorder = short_call
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    got = recorded(out / "mqtt.jsonl")
+    assert held_while_down > 0, "no event was published while the broker was down"
+    assert [e["seq"] for e in got] == list(range(1, len(got) + 1)) and recorder.gaps == 0
+    kinds = [e["event"] for e in got]
+    count = lambda kind: sum(e["event"] == kind for e in events)  # noqa: E731
+    assert kinds.count("speech_started") == count("VADUserStartedSpeakingFrame")
+    assert kinds.count("speech_stopped") == count("VADUserStoppedSpeakingFrame")
+    eou = [e for e in got if e["event"] == "end_of_utterance"]
+    assert [e["text"] for e in eou] == [e["text"] for e in events if e["event"] == "UserTurnFrame"]
+    assert all(e["latency_ms"] > 0 and e["detector"] == "silence" for e in eou)
+    assert [e["text"] for e in got if e["event"] == "bot_reply"] == [
+        t["text"] for t in report.transcript if t["speaker"] == "bot"]
+    barge = [e for e in got if e["event"] == "barge_in"]
+    assert len(barge) == 1 and barge[0]["bot_text_heard"], barge
+    times = [e["media_time_s"] for e in got if e["event"] in ("speech_started", "speech_stopped")]
+    assert times == sorted(times)
 
 
 async def _respond_to(turns: list[str], lm, voice, config: AgentConfig):

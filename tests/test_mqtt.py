@@ -2,77 +2,13 @@
 auth, order, and nothing lost or duplicated when the broker is stopped and restarted mid-call."""
 
 import asyncio
-import getpass
 import json
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 
 from integrations.mqtt import CallRecorder, EventError, MQTTConfig, TurnEventPublisher, parse_event
 from integrations.mqtt.events import make_event
-
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-class Broker:
-    """mosquitto with a password file and on-disk persistence, restartable on the same port."""
-
-    def __init__(self, root):
-        if not shutil.which(MOSQUITTO):
-            pytest.fail("mosquitto is not installed: run `make sysdeps`")
-        self.root = root
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        subprocess.run(["mosquitto_passwd", "-b", "-c", str(root / "passwd"), "agent", "s3cret"], check=True)
-        (root / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous false\npassword_file {root / 'passwd'}\n"
-            f"persistence true\npersistence_location {root}/\nautosave_interval 1\n"
-            f"user {getpass.getuser()}\n")  # as root, mosquitto would switch to a user that cannot read tmp
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.root / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
-
-
-def _config(broker, **kw):
-    return MQTTConfig(host="127.0.0.1", port=broker.port, username="agent", password="s3cret", prefix="test/calls",
-                      reconnect_min_s=0.05, reconnect_max_s=0.3, ack_timeout_s=0.5, **kw)
-
-
-def _recorded(path):
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-async def _wait_for(cond, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
+from tests.broker import mqtt_config, recorded, wait_for
 
 
 def test_schema_validates_and_says_what_is_wrong():
@@ -91,9 +27,21 @@ def test_schema_validates_and_says_what_is_wrong():
         MQTTConfig(prefix="calls/#")
 
 
+def test_broker_urls(monkeypatch):
+    c = MQTTConfig.from_url("mqtt://agent:p%40ss@broker.local:1884/acme/calls")
+    assert (c.host, c.port, c.username, c.password.get_secret_value(), c.prefix) == (
+        "broker.local", 1884, "agent", "p@ss", "acme/calls")
+    monkeypatch.setenv("MQTT_PASSWORD", "from-env")
+    c = MQTTConfig.from_url("mqtt://agent@localhost")
+    assert (c.port, c.password.get_secret_value(), c.prefix) == (1883, "from-env", "trade/calls")
+    for bad in ("http://localhost", "mqtt://", "mqtt://localhost/calls/#"):
+        with pytest.raises(ValueError):
+            MQTTConfig.from_url(bad)
+
+
 @pytest.mark.asyncio
 async def test_events_arrive_in_order_once_across_a_broker_restart(broker, tmp_path):
-    config = _config(broker)
+    config = mqtt_config(broker)
     out = tmp_path / "call.jsonl"
     recorder = CallRecorder(config, out)
     rec_task = asyncio.create_task(recorder.run())
@@ -110,7 +58,7 @@ async def test_events_arrive_in_order_once_across_a_broker_restart(broker, tmp_p
         kind = kinds[i % len(kinds)]
         pub.emit(kind, media_time_s=i * 0.05, **fields.get(kind, {}))
         if i == 40:
-            await _wait_for(lambda: len(_recorded(out)) >= 20, 10)
+            await wait_for(lambda: len(recorded(out)) >= 20, 10)
             broker.stop()  # mid-call: the publisher must buffer, the recorder reconnect
         if i == 90:
             await asyncio.sleep(1.0)  # past the publisher's ack timeout: it knows the broker is gone
@@ -118,11 +66,11 @@ async def test_events_arrive_in_order_once_across_a_broker_restart(broker, tmp_p
             broker.start()
         await asyncio.sleep(0.01)
     assert await pub.close(timeout_s=15) == 0
-    await _wait_for(lambda: len(_recorded(out)) >= n, 15)
+    await wait_for(lambda: len(recorded(out)) >= n, 15)
     await asyncio.sleep(0.3)  # anything duplicated would arrive now
     rec_task.cancel()
     await asyncio.gather(rec_task, return_exceptions=True)
-    rows = _recorded(out)
+    rows = recorded(out)
     assert [r["seq"] for r in rows] == list(range(1, n + 1))
     assert [r["event"] for r in rows] == [kinds[i % len(kinds)] for i in range(n)]
     assert all(r["call_id"] == "call-42" and r["v"] == 1 for r in rows)
@@ -131,7 +79,7 @@ async def test_events_arrive_in_order_once_across_a_broker_restart(broker, tmp_p
 
 @pytest.mark.asyncio
 async def test_wrong_password_keeps_events_buffered(broker):
-    pub = TurnEventPublisher(_config(broker).model_copy(update={"password": None}), "call-1")
+    pub = TurnEventPublisher(mqtt_config(broker).model_copy(update={"password": None}), "call-1")
     await pub.start()
     pub.emit("speech_started", media_time_s=0.1)
     await asyncio.sleep(0.5)
@@ -141,9 +89,7 @@ async def test_wrong_password_keeps_events_buffered(broker):
 
 @pytest.mark.asyncio
 async def test_recorder_drops_duplicates_and_invalid_messages(broker, tmp_path):
-    import aiomqtt
-
-    config = _config(broker)
+    config = mqtt_config(broker)
     out = tmp_path / "dups.jsonl"
     recorder = CallRecorder(config, out, call_id="c9", client_id="dup-test")
     task = asyncio.create_task(recorder.run())
@@ -153,7 +99,7 @@ async def test_recorder_drops_duplicates_and_invalid_messages(broker, tmp_path):
     async with config.client() as client:
         for payload in [e1.model_dump_json(), e1.model_dump_json(), b"garbage", e2.model_dump_json()]:
             await client.publish("test/calls/c9/x", payload, qos=1)
-    await _wait_for(lambda: len(_recorded(out)) == 2 and recorder.invalid == 1, 10)
+    await wait_for(lambda: len(recorded(out)) == 2 and recorder.invalid == 1, 10)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert recorder.duplicates == 1 and [r["seq"] for r in _recorded(out)] == [1, 2]
+    assert recorder.duplicates == 1 and [r["seq"] for r in recorded(out)] == [1, 2]

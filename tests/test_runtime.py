@@ -8,7 +8,6 @@ import pytest
 from agent.frames import (
     EndFrame,
     ErrorFrame,
-    Frame,
     FrameDirection,
     InputAudioRawFrame,
     InterruptionFrame,

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from asr.audio import SAMPLE_RATE, AudioError
-from asr.events import Final, SentenceEnd
+from asr.events import Final, Partial, SentenceEnd
 from asr.recognizer import create_recognizer, feed
 from asr.voices import load_voice
 
@@ -41,6 +41,26 @@ def test_streaming_transcript_events_are_causal(trade, speech):
         elif isinstance(e, SentenceEnd):
             assert e.time_s <= e.emitted_s <= arrived + 1e-9
     assert [w.emitted_s for w in words] == sorted(w.emitted_s for w in words)
+
+
+def test_commit_releases_partial_words_and_keeps_the_token_sequence(trade, speech):
+    clips, _ = speech
+    audio = np.concatenate([np.concatenate([c, np.zeros(SAMPLE_RATE // 4, np.float32)]) for c in clips])
+    stream, events, commits = trade.stream(), [], 0
+    for i in range(0, len(audio), 320):
+        events += stream.push(audio[i:i + 320])
+        if isinstance(events[-1:] and events[-1], Partial):  # as at a VAD stop with a partial pending
+            pending = events[-1].text
+            committed = stream.commit()
+            assert committed and not any(isinstance(e, Partial) for e in committed), committed
+            assert "".join(w.text for w in committed[0].words).startswith(pending.replace(" ", ""))
+            events, commits = events + committed, commits + 1
+    assert commits, "the recognizer never held a partial"
+    events += stream.finish()
+    tokens = lambda events: "".join(w.text for e in events if isinstance(e, Final) for w in e.words)  # noqa: E731
+    # greedy: the same text, only grouped into words at the commits
+    assert tokens(events) == tokens([e for _, e in _run(trade.stream(), audio, chunk_ms=20)])
+    assert stream.commit() == []  # nothing after the end
 
 
 def test_question_mark_is_emitted_where_the_question_ends(trade):

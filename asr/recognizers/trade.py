@@ -137,6 +137,9 @@ class TradeStream(RecognizerStream):
         enc = self.encoder.push(self.features.push(np.zeros(0, np.float32), final=True), final=True)
         return self._decode(enc, final=True)
 
+    def commit(self) -> list[StreamEvent]:
+        return [] if self.finished else self._events(final=False, pause=True)
+
     def _decode(self, enc: torch.Tensor, final: bool) -> list[StreamEvent]:
         for a in range(0, enc.shape[1], self.C):
             chunk = enc[:, a:a + self.C]
@@ -147,7 +150,7 @@ class TradeStream(RecognizerStream):
             self.hyps = self.search.finish(self.hyps, self.frames_done * FRAME_S)
         return self._events(final) if enc.shape[1] or final else []
 
-    def _events(self, final: bool) -> list[StreamEvent]:
+    def _events(self, final: bool, pause: bool = False) -> list[StreamEvent]:
         best = self.hyps[0]
         if final:
             self.stable = len(best.tokens)
@@ -166,11 +169,11 @@ class TradeStream(RecognizerStream):
                 events.append(SentenceEnd(mark, times[k], self.now_s))
         self.announced = self.stable
         # commit the words before the last stable word start; the last word too once the
-        # LLM expects a new word or punctuation next (or the stream has ended)
+        # LLM expects a new word or punctuation next, the caller has paused, or the stream ended
         tokens = best.tokens
         starts = [k for k in range(self.committed_tokens + 1, self.stable) if text_of[tokens[k]][:1].isspace()]
         end = starts[-1] if starts else self.committed_tokens
-        if final or self.stable == len(tokens) and self._last_word_complete(best):
+        if final or pause or self.stable == len(tokens) and self._last_word_complete(best):
             end = self.stable
         if end > self.committed_tokens:
             words = _words(self.model, tokens[self.committed_tokens:end], times[self.committed_tokens:end])

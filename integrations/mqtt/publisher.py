@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
+from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -36,6 +38,20 @@ class MQTTConfig(BaseModel):
     reconnect_max_s: float = Field(5.0, gt=0)
     max_buffered: int = Field(100_000, ge=1)  # events held while the broker is unreachable
     ack_timeout_s: float = Field(2.0, gt=0)  # no PUBACK by then: the connection is treated as lost
+
+    @classmethod
+    def from_url(cls, url: str, **fields) -> "MQTTConfig":
+        """``mqtt://[user[:password]@]host[:port][/prefix]``; the password may instead come from
+        the ``MQTT_PASSWORD`` environment variable, which keeps it out of process listings."""
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt" or not parts.hostname or "#" in url or parts.query:
+            raise ValueError(f"broker {url!r}: expected mqtt://[user[:password]@]host[:port][/prefix], "
+                             "e.g. mqtt://agent@localhost:1883/acme/calls")
+        password = unquote(parts.password) if parts.password else os.environ.get("MQTT_PASSWORD")
+        prefix = unquote(parts.path.strip("/"))
+        return cls(host=parts.hostname, port=parts.port or 1883,
+                   username=unquote(parts.username) if parts.username else None, password=password,
+                   **({"prefix": prefix} if prefix else {}), **fields)
 
     def client(self, identifier: str | None = None, clean_session: bool | None = None) -> aiomqtt.Client:
         return aiomqtt.Client(self.host, self.port, username=self.username,
