@@ -51,6 +51,13 @@ def to_mono_float32(audio: np.ndarray, *, channels_last: bool = True) -> np.ndar
     return np.clip(a, -1.0, 1.0)
 
 
+def from_pcm16(data: bytes, channels: int = 1) -> np.ndarray:
+    """Interleaved 16-bit PCM bytes (what pipecat and LiveKit frames carry) → mono float32."""
+    if channels < 1 or len(data) % (2 * channels):
+        raise AudioError(f"{len(data)} bytes is not whole 16-bit frames of {channels} channel(s)")
+    return to_mono_float32(np.frombuffer(data, np.int16).reshape(-1, channels))
+
+
 def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
     """Polyphase resampling with the exact rational ratio (22050→16000 is 320/441)."""
     if sr_in <= 0 or sr_out <= 0:

@@ -63,6 +63,11 @@ class RecognizerStream:
         stream goes on. Recognizers that cannot tell return nothing."""
         return []
 
+    def decoded_s(self) -> float | None:
+        """Seconds of audio the recognizer has decoded (behind what was pushed by its chunk and
+        look-ahead): nothing it says later is about audio before this. None if unknown."""
+        return None
+
     def end_probability(self) -> float | None:
         """The recognizer's probability that the sentence ends after its current text, for
         recognizers with a language model to read it from; None otherwise."""

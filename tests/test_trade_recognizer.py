@@ -45,7 +45,8 @@ def test_streaming_transcript_events_are_causal(trade, speech):
 
 def test_commit_releases_partial_words_and_keeps_the_token_sequence(trade, speech):
     clips, _ = speech
-    audio = np.concatenate([np.concatenate([c, np.zeros(SAMPLE_RATE // 4, np.float32)]) for c in clips])
+    audio = np.concatenate([np.concatenate([c, np.zeros(SAMPLE_RATE // 4, np.float32)]) for c in clips * 2])
+    trade = create_recognizer("trade", chunk_ms=320, model=trade.model)  # more steps, more partials
     stream, events, commits = trade.stream(), [], 0
     for i in range(0, len(audio), 320):
         events += stream.push(audio[i:i + 320])
@@ -61,6 +62,31 @@ def test_commit_releases_partial_words_and_keeps_the_token_sequence(trade, speec
     # greedy: the same text, only grouped into words at the commits
     assert tokens(events) == tokens([e for _, e in _run(trade.stream(), audio, chunk_ms=20)])
     assert stream.commit() == []  # nothing after the end
+
+
+def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
+    from asr.utterances import UtteranceStreams
+
+    clips, _ = speech
+    pause = np.zeros(SAMPLE_RATE * 3 // 2, np.float32)
+    audio = np.concatenate([clips[0], pause, clips[2], pause])
+    ends = [len(clips[0]) / SAMPLE_RATE, (len(clips[0]) + len(pause) + len(clips[2])) / SAMPLE_RATE]
+    streams, events, committed_at = UtteranceStreams(trade), [], []
+    for i in range(0, len(audio), 320):
+        t = i / SAMPLE_RATE
+        if any(abs(t - (e + 0.2)) < 0.01 for e in ends):  # a VAD stop 200 ms into the silence
+            streams.speech_stopped(t - 0.2)
+        before = streams.streams_started
+        events += streams.push(audio[i:i + 320])
+        if streams.streams_started > before:  # committed: a fresh stream began
+            committed_at.append(t)
+    words = [w for e in events if isinstance(e, Final) for w in e.words]
+    second = [w for w in words if w.start_s > ends[0]]
+    assert len(committed_at) == 2 and all(e < c < e + 1.5 for e, c in zip(ends, committed_at)), committed_at
+    assert len(second) >= 4, [w.text for w in words]  # the second sentence, on call time
+    assert all(w.end_s <= w.emitted_s for w in words) and [w.start_s for w in words] == sorted(w.start_s for w in words)
+    last = {type(e): k for k, e in enumerate(events)}
+    assert last.get(Partial, -1) < last[Final]  # nothing left pending after the last pause
 
 
 def test_question_mark_is_emitted_where_the_question_ends(trade):

@@ -201,6 +201,9 @@ class TradeStream(RecognizerStream):
         self.stable -= drop
         self.announced -= drop
 
+    def decoded_s(self) -> float:
+        return self.frames_done * FRAME_S
+
     def end_probability(self) -> float | None:
         """P(the next token ends the sentence or the text | best hypothesis); None before the
         first word, after ``finish``, or when the hypothesis already ends with a sentence-end mark."""

@@ -1,0 +1,121 @@
+"""pipecat integration on the real library: a pipecat pipeline (its Silero VAD processor, our
+TRADE STT service, its LLM user aggregator with our stop strategy) hears a WAV of two caller
+turns in real time and must produce two user turns with their transcripts."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.frames.frames import (
+    EndFrame,
+    InputAudioRawFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.task import PipelineParams
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair, LLMUserAggregatorParams
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from asr.audio import SAMPLE_RATE, resample
+from asr.eval.wer import word_errors
+from asr.recognizer import create_recognizer
+from integrations.pipecat import RecognizerEventsFrame, TradeSTTService, TradeTurnStopStrategy
+
+pytestmark = pytest.mark.models
+LEAD_S, PAUSE_S, TAIL_S = 0.5, 1.5, 2.0
+
+
+class Seen(FrameProcessor):
+    """Keeps every non-audio frame with the media time (seconds of audio fed) it arrived at."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.frames = clock, []
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if not isinstance(frame, InputAudioRawFrame):
+            self.frames.append((self.clock(), frame))
+        await self.push_frame(frame, direction)
+
+    def of(self, kind):
+        return [(t, f) for t, f in self.frames if isinstance(f, kind)]
+
+
+@pytest.fixture(scope="module")
+def trade():
+    return create_recognizer("trade", chunk_ms=640)
+
+
+@pytest.fixture(scope="module")
+def caller_wav(speech, tmp_path_factory):
+    """Two caller turns in one telephone-rate WAV (8 kHz: the service resamples for the
+    recognizer; pipecat's Silero takes 8 or 16 kHz); the true speech ends."""
+    clips, lines = speech
+    pad = lambda s: np.zeros(int(SAMPLE_RATE * s), np.float32)  # noqa: E731
+    audio = np.concatenate([pad(LEAD_S), clips[0], pad(PAUSE_S), clips[2], pad(TAIL_S)])
+    ends = [LEAD_S + len(clips[0]) / SAMPLE_RATE, LEAD_S + (len(clips[0]) + len(clips[2])) / SAMPLE_RATE + PAUSE_S]
+    path = tmp_path_factory.mktemp("pipecat") / "caller.wav"
+    sf.write(path, resample(audio, SAMPLE_RATE, 8000), 8000, subtype="PCM_16")
+    return path, [lines[0], lines[2]], ends
+
+
+async def _run_pipeline(wav, stt, strategy):
+    pcm, sr = sf.read(wav, dtype="int16")
+    step = sr // 50  # 20 ms frames, as a transport delivers them
+    fed = {"s": 0.0}
+    heard, seen = Seen(lambda: fed["s"]), Seen(lambda: fed["s"])  # after the STT; after the aggregator
+    context = LLMContext()
+    user, _ = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(
+        user_turn_strategies=UserTurnStrategies(stop=[strategy])))
+    worker = PipelineWorker(Pipeline([VADProcessor(vad_analyzer=SileroVADAnalyzer()), stt, heard, user, seen]),
+                            params=PipelineParams(audio_in_sample_rate=sr), idle_timeout_secs=None)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+
+    async def play():
+        await asyncio.sleep(0.5)  # the StartFrame has reached every processor
+        t0 = time.monotonic()
+        for i in range(0, len(pcm), step):
+            await worker.queue_frame(InputAudioRawFrame(audio=pcm[i:i + step].tobytes(), sample_rate=sr, num_channels=1))
+            fed["s"] = (i + step) / sr
+            await asyncio.sleep(max(0.0, t0 + fed["s"] - time.monotonic()))
+        await worker.queue_frame(EndFrame())
+
+    await asyncio.wait_for(asyncio.gather(runner.run(), play()), 60)
+    return heard, seen, [m["content"] for m in context.get_messages() if m["role"] == "user"]
+
+
+@pytest.mark.parametrize("detector", ["silence", "adaptive"])
+def test_pipecat_pipeline_takes_two_turns_with_their_transcripts(trade, caller_wav, detector):
+    wav, lines, ends = caller_wav
+    heard, seen, turns = asyncio.run(_run_pipeline(wav, TradeSTTService(recognizer=trade),
+                                            TradeTurnStopStrategy(detector)))
+    started, stopped = seen.of(UserStartedSpeakingFrame), seen.of(UserStoppedSpeakingFrame)
+    assert len(started) == len(stopped) == 2, (ends, turns, [(t, type(f).__name__) for t, f in started + stopped])
+    for (t_start, _), (t_stop, _), end in zip(started, stopped, ends):
+        assert t_start < end < t_stop < end + 2.0  # never before the caller stopped, and not long after
+    assert len(turns) == 2
+    for said, text in zip(lines, turns):  # the plumbing, not the recognizer's accuracy (asr/RESULTS.md)
+        assert word_errors(said, text).wer < 0.4, (said, text)
+    finals = heard.of(TranscriptionFrame)
+    assert finals[0][0] < ends[0], "no words before the caller finished: the recognizer did not stream"
+    assert all(f.result.words for _, f in finals)  # word timings ride along
+    assert heard.of(RecognizerEventsFrame) and not seen.of(TranscriptionFrame)  # the aggregator took them
+
+
+def test_a_recognizer_that_cannot_stream_is_refused():
+    with pytest.raises(ValueError, match="does not stream"):
+        TradeSTTService(recognizer_name="faster-whisper")
+    with pytest.raises(ValueError, match="unknown recognizer"):
+        TradeSTTService(recognizer_name="nope")
