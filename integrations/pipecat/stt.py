@@ -55,7 +55,7 @@ from asr.utterances import UtteranceStreams
 @dataclass
 class RecognizerEventsFrame(DataFrame):
     """What one push into the recognizer produced, in its own terms: ``events`` (partials,
-    finals, sentence ends; times in seconds of audio since the stream began), the LLM's
+    finals, sentence ends; times in seconds of caller audio since the call began), the LLM's
     probability that the sentence ends after the current text, and ``decoded_s``: the audio
     decoded so far (None if the recognizer cannot tell)."""
 

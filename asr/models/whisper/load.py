@@ -10,8 +10,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
 from asr.lm import cache_dir
 from asr.models.whisper.ct2 import read_ct2
 from asr.models.whisper.model import ModelDimensions, Whisper
