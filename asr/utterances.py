@@ -62,21 +62,12 @@ class UtteranceStreams:
         """VAD: the caller speaks again; a pause not yet committed is not one."""
         self._commit_at_s = None
 
-    def finish(self) -> list[StreamEvent]:
-        return self._shift(self._stream.finish())
-
     def decoded_s(self) -> float | None:
         d = self._stream.decoded_s()
         return None if d is None else self._offset_s + d
 
     def end_probability(self) -> float | None:
         return self._stream.end_probability()
-
-    def _remember(self, pcm: np.ndarray):
-        self._history.append(pcm)
-        self._history_len += len(pcm)
-        while self._history_len - len(self._history[0]) >= self._history_max:
-            self._history_len -= len(self._history.popleft())
 
     def _shift(self, events: list[StreamEvent]) -> list[StreamEvent]:
         dt = self._offset_s

@@ -39,6 +39,8 @@ class TradeTurnStopStrategy(BaseUserTurnStopStrategy):
         """``detector``: a detector name (``options`` go to it) or a detector instance."""
         super().__init__()
         self.detector = create_detector(detector, **options) if isinstance(detector, str) else detector
+        # only acoustic detectors (the peers' turn models) take the audio: skip the conversion otherwise
+        self._hears_audio = type(self.detector).on_audio is not EndOfTurnDetector.on_audio
         self.media_s = 0.0  # seconds of caller audio seen
         self._words: list[str] = []  # committed words of the current turn
         self._partial = ""
@@ -47,9 +49,10 @@ class TradeTurnStopStrategy(BaseUserTurnStopStrategy):
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         if isinstance(frame, InputAudioRawFrame):
-            pcm = resample(from_pcm16(frame.audio, frame.num_channels), frame.sample_rate, SAMPLE_RATE)
-            self.detector.on_audio(pcm, self.media_s)
-            self.media_s += len(pcm) / SAMPLE_RATE
+            if self._hears_audio:
+                pcm = resample(from_pcm16(frame.audio, frame.num_channels), frame.sample_rate, SAMPLE_RATE)
+                self.detector.on_audio(pcm, self.media_s)
+            self.media_s += frame.num_frames / frame.sample_rate
             due = self.detector.turn_end_due_s()
             if due is not None and due <= self.media_s and self._caught_up(due):
                 self._forget_turn()
