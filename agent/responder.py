@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from typing import AsyncIterator
 
 from agent.config import LLMConfig, TTSConfig
 from agent.frames import (
@@ -85,6 +86,28 @@ class LocalLM:
                     break
         return text
 
+    async def astream(self, messages: list[dict]) -> AsyncIterator[str]:
+        """``stream`` in a worker thread, as an async iterator of pieces of text. Cancelling or
+        closing the iteration stops the generation within one token; a failure of the
+        generation is raised at the end."""
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[str | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def run():
+            try:
+                return self.stream(messages, lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d), stop)
+            finally:
+                loop.call_soon_threadsafe(deltas.put_nowait, None)
+
+        worker = loop.run_in_executor(None, run)
+        try:
+            while (delta := await deltas.get()) is not None:
+                yield delta
+            await worker
+        finally:
+            stop.set()
+
     def warmup(self):
         self.stream([{"role": "user", "content": "Hello."}], lambda d: None, threading.Event())
 
@@ -124,29 +147,16 @@ class LLMResponder(FrameProcessor):
     async def _respond(self, turn: UserTurnFrame):
         self.history.append({"role": "user", "content": turn.text})
         await self.push_frame(LLMFullResponseStartFrame(turn_index=turn.turn_index))
-        loop = asyncio.get_running_loop()
-        deltas: asyncio.Queue[str | None] = asyncio.Queue()
-        stop = threading.Event()
         started = time.monotonic()
-
-        def run():
-            try:
-                return self.lm.stream(self._messages(), lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d), stop)
-            finally:
-                loop.call_soon_threadsafe(deltas.put_nowait, None)
-
-        worker = loop.run_in_executor(None, run)
         spoken, failed = "", False
         try:
-            while (delta := await deltas.get()) is not None:
+            async for delta in self.lm.astream(self._messages()):
                 if not spoken:
                     await self.push_frame(MetricsFrame(metric="llm_ttft", value_ms=(time.monotonic() - started) * 1000,
                                                        turn_index=turn.turn_index, processor=self.name))
                 spoken += delta
                 await self.push_frame(LLMTextFrame(text=delta))
-            await worker
-        except asyncio.CancelledError:  # interrupted: stop the thread, keep what was said
-            stop.set()
+        except asyncio.CancelledError:  # interrupted: the generation stops; keep what was said
             self.history.append({"role": "assistant", "content": spoken})
             raise
         except Exception:

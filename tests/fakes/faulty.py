@@ -1,8 +1,11 @@
 """Components that fail on purpose, to prove that a failure costs a line, not the call."""
 
+from agent.responder import LocalLM
 
-class FlakyLM:
-    """Fails on the calls listed in ``fail_on`` (1-based); otherwise answers ``reply``."""
+
+class FlakyLM(LocalLM):
+    """Fails on the calls listed in ``fail_on`` (1-based); otherwise answers ``reply``. Only
+    ``stream`` is replaced: the real ``astream`` runs it in its worker thread."""
 
     def __init__(self, reply="Your order ships tomorrow.", fail_on=(1,)):
         self.reply, self.fail_on, self.calls = reply, set(fail_on), 0
