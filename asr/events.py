@@ -9,6 +9,8 @@ signal turn-taking fuses with VAD).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 
@@ -69,3 +71,8 @@ SENTENCE_END_MARKS = ".?!"
 
 def ends_sentence(text: str) -> bool:
     return text[-1:] != "" and text[-1] in SENTENCE_END_MARKS
+
+
+def join_words(words: list[str]) -> str:
+    """Words as text, punctuation attached to the word before it: "order ." → "order."."""
+    return re.sub(r" (?=[^\w\s]+(?: |$))", "", " ".join(words))

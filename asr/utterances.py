@@ -5,11 +5,19 @@ longer streams (asr/RESULTS.md). A call is minutes long, so the pipecat and Live
 use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of speech:
 
 - ``push`` feeds the current stream;
+- ``speech_started(start_s)`` (a VAD start, with the onset's call time): a stream hears the
+  audio from ``LEAD_S`` before the onset (the VAD reports speech late, so the last ``HOLD_S``
+  of audio are kept for this). A caller who resumes before the commit below stays in the
+  same stream;
 - ``speech_stopped(end_s)`` (a VAD stop): once the stream has decoded audio up to ``end_s``,
   its pending words are committed (``RecognizerStream.commit``), so the turn's last words come
   out without waiting for more speech; the stream is then finished (its trailing punctuation
-  comes out) and a fresh one takes the audio from there on;
-- ``speech_started()``: a caller who resumes before that commit stays in the same stream.
+  comes out) and the recognizer hears nothing until the next start;
+- ``finish()``: the call ended; whatever the recognizer still holds comes out.
+
+Silence outside speech is never decoded: it costs CPU the LLM and TTS need, and the shipped
+checkpoint, trained on utterances with short leading silence, can invent words after a
+second of it.
 
 Every time in the events (word spans, emission, sentence ends) is moved to call time: seconds
 of audio pushed since the call began.
@@ -19,11 +27,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from collections import deque
+
 import numpy as np
 
 from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd, StreamEvent, Word
 from asr.recognizer import RecognizerStream, StreamingRecognizer
+
+HOLD_S = 1.5  # audio kept while the recognizer is not listening: covers the VAD's start delay
+LEAD_S = 0.3  # audio before the speech onset a fresh stream hears
 
 
 class UtteranceStreams:
@@ -33,7 +46,10 @@ class UtteranceStreams:
         self._offset_s = 0.0  # call time of the current stream's first sample
         self.received = 0  # samples pushed in the whole call
         self._commit_at_s: float | None = None  # a VAD speech end not yet committed
+        self._listening = False  # True from a VAD start to the commit after the next stop
+        self._held: deque[np.ndarray] = deque()  # the last HOLD_S of audio while not listening
         self.streams_started = 1
+        self._closed_end_probability: float | None = None  # the last stream's, at its pause
 
     @property
     def now_s(self) -> float:
@@ -41,33 +57,69 @@ class UtteranceStreams:
 
     def push(self, pcm: np.ndarray) -> list[StreamEvent]:
         """Mono float32 16 kHz caller audio; returns events in call time."""
-        events = self._shift(self._stream.push(pcm))
         self.received += len(pcm)
+        if not self._listening:
+            self._hold(pcm)
+            return []
+        if self._held:  # the first push after a speech start: the audio before it goes first
+            pcm, self._held = np.concatenate([*self._held, pcm]), deque()
+        events = self._shift(self._stream.push(pcm))
         decoded = self.decoded_s()
         if self._commit_at_s is not None and (decoded is None or decoded >= self._commit_at_s):
-            self._commit_at_s = None
-            events += self._shift(self._stream.commit())
-            # what the flush adds is trailing punctuation of audio before the pause; a sentence
-            # end it forces is not the recognizer's judgement, so it is not passed on
-            events += [e for e in self._shift(self._stream.finish()) if not isinstance(e, SentenceEnd)]
-            self._stream, self._offset_s = self.recognizer.stream(), self.now_s
-            self.streams_started += 1
+            events += self._close()
+            self._listening = False
         return events
+
+    def _close(self) -> list[StreamEvent]:
+        """Commit and finish the current stream; a fresh one waits for the next speech."""
+        self._commit_at_s = None
+        self._closed_end_probability = self._stream.end_probability()
+        events = self._shift(self._stream.commit())
+        # what the flush adds is trailing punctuation of audio before the pause; a sentence
+        # end it forces is not the recognizer's judgement, so it is not passed on
+        events += [e for e in self._shift(self._stream.finish()) if not isinstance(e, SentenceEnd)]
+        self._stream = self.recognizer.stream()
+        self.streams_started += 1
+        return events
+
+    def _hold(self, pcm: np.ndarray):
+        self._held.append(pcm)
+        held = sum(len(p) for p in self._held)
+        while held - len(self._held[0]) >= HOLD_S * SAMPLE_RATE:
+            held -= len(self._held.popleft())
 
     def speech_stopped(self, end_s: float):
         """VAD: the caller went silent at call time ``end_s``."""
         self._commit_at_s = end_s
 
-    def speech_started(self):
-        """VAD: the caller speaks again; a pause not yet committed is not one."""
+    def speech_started(self, start_s: float):
+        """VAD: the caller started speaking at call time ``start_s``; a pause not yet
+        committed is not one."""
         self._commit_at_s = None
+        if self._listening:
+            return
+        self._listening = True
+        held = np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
+        held_from_s = self.now_s - len(held) / SAMPLE_RATE
+        self._offset_s = max(held_from_s, start_s - LEAD_S)
+        self._held = deque([held[int(round((self._offset_s - held_from_s) * SAMPLE_RATE)):]])
+
+    def finish(self) -> list[StreamEvent]:
+        """The call is over: the words and punctuation the recognizer still holds, in call time."""
+        return self._close() if self._listening else []
 
     def decoded_s(self) -> float | None:
+        """Call time up to which the caller's audio is transcribed; between stretches of
+        speech, all of it (silence has no words)."""
+        if not self._listening:
+            return self.now_s
         d = self._stream.decoded_s()
         return None if d is None else self._offset_s + d
 
     def end_probability(self) -> float | None:
-        return self._stream.end_probability()
+        """The recognizer's probability that the sentence ends after its text; between
+        stretches of speech, what it was at the last pause."""
+        return self._stream.end_probability() if self._listening else self._closed_end_probability
 
     def _shift(self, events: list[StreamEvent]) -> list[StreamEvent]:
         dt = self._offset_s

@@ -12,6 +12,7 @@ import soundfile as sf
 from asr.audio import SAMPLE_RATE, AudioError
 from asr.events import Final, Partial, SentenceEnd
 from asr.recognizer import create_recognizer, feed
+from asr.eval.wer import word_errors
 from asr.voices import load_voice
 
 pytestmark = pytest.mark.models
@@ -27,7 +28,6 @@ def _run(stream, audio, chunk_ms=640):
 
 
 def test_streaming_transcript_events_are_causal(trade, speech):
-    from asr.eval.wer import word_errors
 
     clips, lines = speech
     gap = np.zeros(SAMPLE_RATE // 2, np.float32)
@@ -71,23 +71,77 @@ def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
     clips, _ = speech
     pause = np.zeros(SAMPLE_RATE * 3 // 2, np.float32)
     audio = np.concatenate([clips[0], pause, clips[2], pause])
-    ends = [len(clips[0]) / SAMPLE_RATE, (len(clips[0]) + len(pause) + len(clips[2])) / SAMPLE_RATE]
-    streams, events, committed_at = UtteranceStreams(trade), [], []
+    starts = [0.0, (len(clips[0]) + len(pause)) / SAMPLE_RATE]
+    ends = [len(clips[0]) / SAMPLE_RATE, starts[1] + len(clips[2]) / SAMPLE_RATE]
+    streams, events, committed_at, in_pause, resumed = UtteranceStreams(trade), [], [], [], False
     for i in range(0, len(audio), 320):
         t = i / SAMPLE_RATE
         if any(abs(t - (e + 0.2)) < 0.01 for e in ends):  # a VAD stop 200 ms into the silence
             streams.speech_stopped(t - 0.2)
+        if any(abs(t - (s + 0.3)) < 0.01 for s in starts):  # a VAD start 300 ms into the speech
+            streams.speech_started(t - 0.3)
+            resumed = len(committed_at) == 1
         before = streams.streams_started
-        events += streams.push(audio[i:i + 320])
+        pushed = streams.push(audio[i:i + 320])
+        if len(committed_at) == 1 and not resumed:
+            in_pause.append((pushed, streams.decoded_s() == streams.now_s))
+        events += pushed
         if streams.streams_started > before:  # committed: a fresh stream began
             committed_at.append(t)
     words = [w for e in events if isinstance(e, Final) for w in e.words]
     second = [w for w in words if w.start_s > ends[0]]
     assert len(committed_at) == 2 and all(e < c < e + 1.5 for e, c in zip(ends, committed_at)), committed_at
-    assert len(second) >= 4, [w.text for w in words]  # the second sentence, on call time
+    assert in_pause and all(p == ([], True) for p in in_pause), [p for p in in_pause if p != ([], True)]  # silence is not decoded, and counts as done
+    assert len(second) >= 4, [w.text for w in words]  # the second sentence, pre-roll and all, on call time
+    assert second[0].start_s < starts[1] + 0.6
     assert all(w.end_s <= w.emitted_s for w in words) and [w.start_s for w in words] == sorted(w.start_s for w in words)
     last = {type(e): k for k, e in enumerate(events)}
     assert last.get(Partial, -1) < last[Final]  # nothing left pending after the last pause
+    assert streams.finish() == []  # the call ends in a pause: nothing is left to flush
+
+
+def test_utterance_streams_finish_releases_the_words_of_a_call_that_ends_mid_speech(trade, speech):
+    from asr.utterances import UtteranceStreams
+
+    clips, _ = speech
+    cut = clips[0][:int(len(clips[0]) * 0.6)]  # the call drops mid-sentence
+    streams, events = UtteranceStreams(trade), []
+    streams.speech_started(0.0)
+    for i in range(0, len(cut), 320):
+        events += streams.push(cut[i:i + 320])
+    pending = next(e for e in reversed(events) if isinstance(e, (Final, Partial)))
+    said = [w for e in events if isinstance(e, Final) for w in e.words]
+    flushed = [w for e in streams.finish() if isinstance(e, Final) for w in e.words]
+    assert any(c.isalnum() for w in flushed for c in w.text), "the audio not yet decoded or committed was lost"
+    starts = [w.start_s for w in said + flushed]
+    assert starts == sorted(starts) and starts[-1] <= len(cut) / SAMPLE_RATE
+    if isinstance(pending, Partial):  # a partial is released as it was
+        assert pending.text.split()[0].strip(".,?!") in flushed[0].text
+    assert streams.finish() == []  # once
+
+
+def test_utterance_streams_hear_nothing_before_speech_and_from_just_before_its_onset(trade, speech):
+    """A minute of silence before the caller speaks is not decoded; the stream starts
+    ``LEAD_S`` before the onset the VAD reports."""
+    from asr.utterances import LEAD_S, UtteranceStreams
+
+    clips, lines = speech
+    silence_s = 60.0
+    audio = np.concatenate([np.zeros(int(silence_s * SAMPLE_RATE), np.float32), clips[2],
+                            np.zeros(SAMPLE_RATE, np.float32)])
+    streams, events = UtteranceStreams(trade), []
+    for i in range(0, len(audio), 320):
+        t = i / SAMPLE_RATE
+        if abs(t - (silence_s + 0.25)) < 0.01:
+            streams.speech_started(silence_s)  # the VAD: speech began at 60.0 s, said 250 ms later
+        if abs(t - (silence_s + len(clips[2]) / SAMPLE_RATE + 0.2)) < 0.01:
+            streams.speech_stopped(t - 0.2)
+        events += streams.push(audio[i:i + 320])
+        if t < silence_s:
+            assert streams.decoded_s() == pytest.approx(streams.now_s)  # nothing waits to be decoded
+    words = [w for e in events if isinstance(e, Final) for w in e.words]
+    assert word_errors(lines[2], " ".join(w.text for w in words)).wer < 0.3, words
+    assert silence_s - LEAD_S <= words[0].start_s < silence_s + 0.5  # on call time
 
 
 def test_question_mark_is_emitted_where_the_question_ends(trade):
@@ -101,7 +155,6 @@ def test_question_mark_is_emitted_where_the_question_ends(trade):
 
 
 def test_offline_mode_of_the_same_checkpoint(trade, speech):
-    from asr.eval.wer import word_errors
 
     clips, lines = speech
     offline = create_recognizer("trade-offline", model=trade.model)
