@@ -27,6 +27,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from asr.audio import SAMPLE_RATE, resample
+from asr.events import Final
 from asr.eval.wer import word_errors
 from asr.recognizer import create_recognizer
 from integrations.pipecat import RecognizerEventsFrame, TradeSTTService, TradeTurnStopStrategy
@@ -112,6 +113,47 @@ def test_pipecat_pipeline_takes_two_turns_with_their_transcripts(trade, caller_w
     assert finals[0][0] < ends[0], "no words before the caller finished: the recognizer did not stream"
     assert all(f.result.words for _, f in finals)  # word timings ride along
     assert heard.of(RecognizerEventsFrame) and not seen.of(TranscriptionFrame)  # the aggregator took them
+
+
+def test_the_words_still_held_when_the_call_ends_are_flushed_at_end_frame(trade, speech, tmp_path):
+    """The caller is cut off mid-sentence: no VAD pause follows, the EndFrame must flush."""
+    from asr.utterances import UtteranceStreams
+
+    clips, _ = speech
+    # cut 60 % into "I would like to change my delivery address.": the last word or two have
+    # not been decoded or committed when the audio stops
+    audio = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), clips[0][:int(len(clips[0]) * 0.6)]])
+    sf.write(wav := tmp_path / "cut.wav", audio, SAMPLE_RATE, subtype="PCM_16")
+    direct = UtteranceStreams(trade)
+    direct.speech_started(0.5)  # the same audio outside pipecat, the VAD's onset taken as exact
+    pcm = sf.read(wav, dtype="float32")[0]
+    before = [w.text for i in range(0, len(pcm), 320) for e in direct.push(pcm[i:i + 320])
+              if isinstance(e, Final) for w in e.words]
+    after = before + [w.text for e in direct.finish() if isinstance(e, Final) for w in e.words]
+    assert len(after) > len(before)  # there is something to flush
+    heard, _, _ = asyncio.run(_run_pipeline(wav, TradeSTTService(recognizer=trade), TradeTurnStopStrategy("silence")))
+    words = [w.text for _, f in heard.of(TranscriptionFrame) for w in f.result.words]
+    assert len(words) >= len(after) and word_errors(" ".join(after), " ".join(words)).wer < 0.3, (before, after, words)
+
+
+def test_runnable_pipeline_answers_the_caller_with_the_bundled_llm_and_voice(trade, speech):
+    """python -m integrations.pipecat's call: one caller turn, one spoken answer."""
+    from integrations.pipecat.call import run_wav_call
+
+    clips, lines = speech
+    end_s = LEAD_S + len(clips[1]) / SAMPLE_RATE
+    audio = np.concatenate([np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32), clips[1],
+                            np.zeros(SAMPLE_RATE, np.float32)])
+    call = asyncio.run(asyncio.wait_for(run_wav_call(
+        (audio * 32767).astype(np.int16), SAMPLE_RATE, stt=TradeSTTService(recognizer=trade)), 120))
+    assert [m["role"] for m in call.messages] == ["user", "assistant"], call.messages
+    assert word_errors(lines[1], call.messages[0]["content"]).wer < 0.4, call.messages
+    assert [line.who for line in call.lines][:2] == ["caller", "bot"]
+    assert end_s < call.lines[0].t_s < end_s + 2.0  # the turn ended after the caller did, promptly
+    voiced = np.flatnonzero(np.abs(call.bot) > 0.02) / SAMPLE_RATE
+    assert len(voiced) and voiced[0] >= call.lines[0].t_s  # the bot spoke, after the turn ended
+    assert voiced[-1] - voiced[0] > 1.0 and voiced[-1] <= len(call.caller) / SAMPLE_RATE  # all of it was heard
+    assert not np.any(call.caller[int(end_s * SAMPLE_RATE) + SAMPLE_RATE:])  # silence fed while the bot answered
 
 
 def test_a_recognizer_that_cannot_stream_is_refused():

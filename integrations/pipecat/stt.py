@@ -15,7 +15,7 @@ pipecat's frames:
   gets it);
 - after a ``VADUserStoppedSpeakingFrame``, once the recognizer has decoded the audio up to
   the speech end, the words it still holds are committed, so the turn's last words arrive
-  without waiting for more speech;
+  without waiting for more speech; at ``EndFrame`` whatever it holds comes out;
 - everything, with sentence-end punctuation, the LLM's sentence-end probability and how far
   decoding has got, also goes out as a ``RecognizerEventsFrame`` per decode step, for
   ``TradeTurnStopStrategy``.
@@ -26,13 +26,13 @@ Audio at any sample rate is resampled to 16 kHz with pipecat's stream resampler.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from typing import AsyncGenerator
 
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     DataFrame,
+    EndFrame,
     Frame,
     InterimTranscriptionFrame,
     StartFrame,
@@ -47,7 +47,7 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
 
 from asr.audio import SAMPLE_RATE, from_pcm16
-from asr.events import Final, Partial, StreamEvent
+from asr.events import Final, Partial, StreamEvent, join_words
 from asr.recognizer import StreamingRecognizer, capabilities, create_recognizer
 from asr.utterances import UtteranceStreams
 
@@ -91,6 +91,13 @@ class TradeSTTService(STTService):
                                                        **self._recognizer_options)
         self._streams = UtteranceStreams(self._recognizer)
 
+    async def stop(self, frame: EndFrame):
+        """The call ended: the words still held (no pause after them) go out before the end."""
+        if self._streams:
+            for out in self._frames(await asyncio.to_thread(self._streams.finish)):
+                await self.push_frame(out)
+        await super().stop(frame)
+
     async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
         if self.sample_rate != SAMPLE_RATE:
             audio = await self._resampler.resample(audio, self.sample_rate, SAMPLE_RATE)
@@ -100,7 +107,7 @@ class TradeSTTService(STTService):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, VADUserStartedSpeakingFrame) and self._streams:
-            self._streams.speech_started()
+            self._streams.speech_started(max(0.0, self._streams.now_s - frame.start_secs))
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._streams:
             self._pause_s = max(0.0, self._streams.now_s - frame.stop_secs)
             self._streams.speech_stopped(self._pause_s)
@@ -112,7 +119,7 @@ class TradeSTTService(STTService):
         words = [w.text for w in words]
         if not words:
             return ""
-        text = re.sub(r" (?=[^\w\s]+(?: |$))", "", " ".join(words))  # "order ." → "order."
+        text = join_words(words)
         return text if not _spoken(words[0]) else " " + text
 
     def _frames(self, events: list[StreamEvent]) -> list[Frame]:

@@ -1,0 +1,77 @@
+"""What the framework adapters' WAV calls share: the call clock, the bot's audio as the caller
+hears it, the transcript lines and the result (``python -m integrations.pipecat`` and
+``python -m integrations.livekit`` both play a recorded caller into a real framework)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+
+FRAME_S = 0.02  # caller audio goes in as 20 ms frames, as a transport delivers them
+ANSWER_WAIT_S = 60.0  # longest wait for the bot after the caller's audio ends
+
+
+@dataclass
+class Clock:
+    fed_s: float = 0.0  # seconds of caller audio fed in so far: the call's media time
+
+
+@dataclass
+class Line:
+    t_s: float  # media time when it was said
+    who: str  # caller | bot
+    text: str
+
+
+class BotTimeline:
+    """The bot's audio laid out as the caller hears it: each chunk starts when the one before it
+    has been heard, or now; a barge-in silences what has not been heard yet."""
+
+    def __init__(self):
+        self.chunks: list[tuple[float, np.ndarray]] = []  # (media time it starts, 16 kHz audio)
+        self.end_s = 0.0
+
+    def play(self, pcm: np.ndarray, now_s: float) -> float:
+        """Queue 16 kHz ``pcm``; returns when it starts."""
+        start = max(now_s, self.end_s)
+        self.chunks.append((start, pcm))
+        self.end_s = start + len(pcm) / SAMPLE_RATE
+        return start
+
+    def cut(self, now_s: float) -> float:
+        """Stop at ``now_s``; returns how many seconds of queued audio were never heard."""
+        unheard = max(0.0, self.end_s - now_s)
+        self.chunks = [(start, pcm[:int((now_s - start) * SAMPLE_RATE)]) for start, pcm in self.chunks if start < now_s]
+        self.end_s = min(self.end_s, now_s)
+        return unheard
+
+    def audio(self, n: int) -> np.ndarray:
+        """The first ``n`` samples of the bot's side of the call."""
+        out = np.zeros(n, np.float32)
+        for start, pcm in self.chunks:
+            i = int(round(start * SAMPLE_RATE))
+            piece = pcm[:max(0, n - i)]
+            out[i:i + len(piece)] += piece
+        return out
+
+
+@dataclass
+class WavCall:
+    caller: np.ndarray  # 16 kHz mono, with the silence fed after the recording
+    bot: np.ndarray  # 16 kHz mono, same length
+    lines: list[Line] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)  # the conversation at the end: role, content
+
+    def save(self, out: Path):
+        """``call.wav`` (caller left, bot right) and ``transcript.jsonl`` in ``out``."""
+        import soundfile as sf
+
+        out.mkdir(parents=True, exist_ok=True)
+        sf.write(out / "call.wav", np.stack([self.caller, self.bot], axis=1), SAMPLE_RATE, subtype="PCM_16")
+        with open(out / "transcript.jsonl", "w") as f:
+            f.writelines(json.dumps(asdict(line)) + "\n" for line in self.lines)
