@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE
+from asr.audio import SAMPLE_RATE, AudioError, load_audio
 
 FRAME_S = 0.02  # caller audio goes in as 20 ms frames, as a transport delivers them
 ANSWER_WAIT_S = 60.0  # longest wait for the bot after the caller's audio ends
@@ -75,3 +76,27 @@ class WavCall:
         sf.write(out / "call.wav", np.stack([self.caller, self.bot], axis=1), SAMPLE_RATE, subtype="PCM_16")
         with open(out / "transcript.jsonl", "w") as f:
             f.writelines(json.dumps(asdict(line)) + "\n" for line in self.lines)
+
+
+def run_from_command_line(prog: str, wav: Path, out: Path,
+                          run: Callable[[np.ndarray, int, Callable[[Line], None]], Awaitable[WavCall]]) -> int:
+    """The ``wav`` command of both frameworks: load ``wav`` (any rate and channels), play it
+    through ``run(pcm16, sample_rate, on_line)`` with a live transcript, save the call in ``out``."""
+    import asyncio
+    import sys
+
+    try:
+        audio = load_audio(wav)
+    except (AudioError, OSError) as e:
+        print(f"{prog}: cannot use {wav}: {e}", file=sys.stderr)
+        return 2
+    from rich.console import Console
+
+    console = Console()
+    colour = {"caller": "cyan", "bot": "green"}
+    console.print(f"loading models, then playing {wav} ({len(audio) / SAMPLE_RATE:.1f} s) in real time…")
+    call = asyncio.run(run((audio.clip(-1, 1) * 32767).astype(np.int16), SAMPLE_RATE, lambda line: console.print(
+        f"[dim]{line.t_s:6.2f}s[/dim] [{colour[line.who]}]{line.who:>6}[/]: {line.text}")))
+    call.save(out)
+    console.print(f"wrote {out / 'call.wav'} (caller left, bot right) and {out / 'transcript.jsonl'}")
+    return 0

@@ -134,3 +134,10 @@ def test_join_token_lets_the_identity_into_the_room(monkeypatch):
     monkeypatch.delenv("LIVEKIT_API_SECRET")
     with pytest.raises(SystemExit, match="LIVEKIT_API_SECRET"):
         join_token("support", "caller-1")
+
+
+def test_wav_command_refuses_a_missing_recording(tmp_path, capsys):
+    from integrations.livekit.__main__ import main
+
+    assert main(["wav", "--wav", str(tmp_path / "nope.wav"), "--out", str(tmp_path)]) == 2
+    assert "cannot use" in capsys.readouterr().err

@@ -161,3 +161,10 @@ def test_a_recognizer_that_cannot_stream_is_refused():
         TradeSTTService(recognizer_name="faster-whisper")
     with pytest.raises(ValueError, match="unknown recognizer"):
         TradeSTTService(recognizer_name="nope")
+
+
+def test_the_command_refuses_a_missing_recording(tmp_path, capsys):
+    from integrations.pipecat.__main__ import main
+
+    assert main(["--wav", str(tmp_path / "nope.wav"), "--out", str(tmp_path)]) == 2
+    assert "cannot use" in capsys.readouterr().err

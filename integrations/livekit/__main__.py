@@ -18,13 +18,12 @@ the LiveKit Agents Playground.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from integrations.wav_call import run_from_command_line
 from turn_taking.detectors import DETECTORS
 
 PROG = "python -m integrations.livekit"
@@ -59,24 +58,12 @@ def join_token(room: str, identity: str, ttl_minutes: int = 60) -> str:
 
 
 def _wav(args) -> int:
-    try:
-        audio = load_audio(args.wav)
-    except (AudioError, OSError) as e:
-        print(f"{PROG}: cannot use {args.wav}: {e}", file=sys.stderr)
-        return 2
-    from rich.console import Console
+    def run(pcm16, sample_rate, on_line):
+        from integrations.livekit.call import run_wav_call
 
-    from integrations.livekit.call import run_wav_call
+        return run_wav_call(pcm16, sample_rate, detector=args.detector, on_line=on_line)
 
-    console = Console()
-    colour = {"caller": "cyan", "bot": "green"}
-    console.print(f"loading models, then playing {args.wav} ({len(audio) / SAMPLE_RATE:.1f} s) in real time…")
-    call = asyncio.run(run_wav_call(
-        (audio.clip(-1, 1) * 32767).astype("int16"), SAMPLE_RATE, detector=args.detector,
-        on_line=lambda line: console.print(f"[dim]{line.t_s:6.2f}s[/dim] [{colour[line.who]}]{line.who:>6}[/]: {line.text}")))
-    call.save(args.out)
-    console.print(f"wrote {args.out / 'call.wav'} (caller left, bot right) and {args.out / 'transcript.jsonl'}")
-    return 0
+    return run_from_command_line(PROG, args.wav, args.out, run)
 
 
 def main(argv: list[str] | None = None) -> int:

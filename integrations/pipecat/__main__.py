@@ -14,11 +14,10 @@ OUT/call.wav (caller left, bot right) and OUT/transcript.jsonl are written at th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from integrations.wav_call import run_from_command_line
 from turn_taking.detectors import DETECTORS
 
 PROG = "python -m integrations.pipecat"
@@ -38,26 +37,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        audio = load_audio(args.wav)
-    except (AudioError, OSError) as e:
-        print(f"{PROG}: cannot use {args.wav}: {e}", file=sys.stderr)
-        return 2
-    from rich.console import Console
 
-    from integrations.pipecat.call import run_wav_call
-    from integrations.pipecat.stt import TradeSTTService
+    def run(pcm16, sample_rate, on_line):
+        from integrations.pipecat.call import run_wav_call
+        from integrations.pipecat.stt import TradeSTTService
 
-    console = Console()
-    colour = {"caller": "cyan", "bot": "green"}
-    console.print(f"loading models, then playing {args.wav} ({len(audio) / SAMPLE_RATE:.1f} s) in real time…")
-    call = asyncio.run(run_wav_call(
-        (audio.clip(-1, 1) * 32767).astype("int16"), SAMPLE_RATE, detector=args.detector,
-        stt=TradeSTTService(recognizer_options={"chunk_ms": args.chunk_ms}),
-        on_line=lambda line: console.print(f"[dim]{line.t_s:6.2f}s[/dim] [{colour[line.who]}]{line.who:>6}[/]: {line.text}")))
-    call.save(args.out)
-    console.print(f"wrote {args.out / 'call.wav'} (caller left, bot right) and {args.out / 'transcript.jsonl'}")
-    return 0
+        return run_wav_call(pcm16, sample_rate, detector=args.detector, on_line=on_line,
+                            stt=TradeSTTService(recognizer_options={"chunk_ms": args.chunk_ms}))
+
+    return run_from_command_line(PROG, args.wav, args.out, run)
 
 
 if __name__ == "__main__":
