@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--join", type=int, default=1, metavar="N",
                    help="play N consecutive utterances as one stream, 0.5 s apart (long-stream test: compare "
                         "with --join 1 on the same --limit)")
+    e.add_argument("--lead-silence", type=float, default=0.0, metavar="S",
+                   help="start every stream with S seconds of silence (a stream opened before the caller "
+                        "speaks: compare with 0 on the same --limit)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
@@ -150,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.join < 1:
             print(f"error: --join takes a count of utterances per stream (≥ 1), got {args.join}", file=sys.stderr)
             return 2
+        if not 0 <= args.lead_silence <= 60:
+            print(f"error: --lead-silence takes seconds from 0 to 60, got {args.lead_silence}", file=sys.stderr)
+            return 2
         from asr.eval.harness import run
         from asr.recognizer import capabilities
 
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option),
-                args.join)
+                args.join, args.lead_silence)
         except (ManifestError, TypeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -174,6 +174,19 @@ def test_joined_utterances_play_back_to_back_with_their_word_times_moved(tiny_co
         join_utterances([a, b], [])
 
 
+def test_lead_silence_comes_before_the_speech_and_moves_its_word_times(tiny_corpus):
+    from asr.audio import load_audio
+    from asr.data.join import lead_with_silence
+
+    u = read_manifest(tiny_corpus / "test.jsonl")[0]
+    speech = load_audio(u.audio)
+    led, audio = lead_with_silence(u, speech, 0.7)
+    assert not audio[:int(0.7 * SAMPLE_RATE)].any() and np.array_equal(audio[int(0.7 * SAMPLE_RATE):], speech)
+    assert led.duration == pytest.approx(len(audio) / SAMPLE_RATE) and led.text == u.text
+    assert [w.start for w in led.words] == pytest.approx([w.start + 0.7 for w in u.words])
+    assert lead_with_silence(u, speech, 0.0) == (u, speech)
+
+
 def test_pauses_inside_an_utterance_add_silence_between_words_and_leave_the_text(tiny_corpus):
     from asr.audio import load_audio
     from asr.data.join import insert_pauses

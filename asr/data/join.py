@@ -40,6 +40,16 @@ def insert_pauses(utt: Utterance, audio: np.ndarray, pauses: list[Pause]) -> tup
     return utt.model_copy(update={"words": words, "duration": len(out) / SAMPLE_RATE}), out
 
 
+def lead_with_silence(utt: Utterance, audio: np.ndarray, seconds: float) -> tuple[Utterance, np.ndarray]:
+    """``seconds`` of silence before the speech, word timings moved with it: what a recognizer
+    stream hears when it starts before the caller speaks."""
+    if seconds <= 0:
+        return utt, audio
+    out = np.concatenate([np.zeros(int(round(seconds * SAMPLE_RATE)), np.float32), audio])
+    words = [w.model_copy(update={"start": w.start + seconds, "end": w.end + seconds}) for w in utt.words]
+    return utt.model_copy(update={"words": words, "duration": len(out) / SAMPLE_RATE}), out
+
+
 def join_utterances(utts: list[Utterance], gaps_s: list[float],
                     pauses: list[list[Pause]] | None = None) -> tuple[Utterance, np.ndarray]:
     """(the joined utterance, its audio): texts joined with spaces, word timings moved onto the

@@ -18,7 +18,8 @@ last token was emitted at, minus the word's true end) is the model's own share o
 the rest is chunking, look-ahead, committing and compute.
 
 ``join`` > 1 plays that many consecutive utterances as one stream with ``JOIN_GAP_S`` pauses
-(the long-stream test: WER should hold as streams grow).
+(the long-stream test: WER should hold as streams grow). ``lead_s`` starts every stream with
+that much silence (a stream opened before the caller speaks: accuracy should not depend on it).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.data.join import join_utterances
+from asr.data.join import join_utterances, lead_with_silence
 from asr.data.manifest import Utterance, WordTiming, read_manifest
 from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
@@ -110,6 +111,7 @@ class EvalResult:
     manifest: str
     chunk_ms: int | None
     join: int = 1  # utterances per stream
+    lead_s: float = 0.0  # silence before each stream's speech
     utterances: int = 0  # streams: utterances / join
     audio_s: float = 0.0
     errors: ErrorCounts = field(default_factory=ErrorCounts)
@@ -142,7 +144,7 @@ class EvalResult:
         s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
         f50, f95 = _percentiles(self.frame_delays_s, 50, 95)
         return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms, "join": self.join,
-                "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
+                "lead_s": self.lead_s, "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
                 "wer": round(self.errors.wer, 4), **asdict(self.errors),
                 "rtf": round(self.compute_s / max(self.audio_s, 1e-9), 4),
                 "latency_mean_ms": round(float(np.mean(lat)) * 1000) if lat else None,
@@ -154,25 +156,25 @@ class EvalResult:
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
 
 
-def joined(utterances: list[Utterance], n: int) -> Iterator[tuple[Utterance, np.ndarray]]:
+def joined(utterances: list[Utterance], n: int, lead_s: float = 0.0) -> Iterator[tuple[Utterance, np.ndarray]]:
     """Consecutive groups of ``n`` utterances as single streams (the last group may be shorter),
-    loaded one at a time."""
+    each after ``lead_s`` of silence, loaded one at a time."""
     for i in range(0, len(utterances), n):
         group = utterances[i:i + n]
-        yield join_utterances(group, [JOIN_GAP_S] * (len(group) - 1))
+        yield lead_with_silence(*join_utterances(group, [JOIN_GAP_S] * (len(group) - 1)), lead_s)
 
 
 def evaluate(recognizer: str | Recognizer, manifest: Path, limit: int | None = None, chunk_ms: int | None = None,
-             concurrency: bool = False, join: int = 1, **options) -> EvalResult:
+             concurrency: bool = False, join: int = 1, lead_s: float = 0.0, **options) -> EvalResult:
     """Score one recognizer (a registered name, or an instance) on the first ``limit`` utterances,
-    ``join`` of them at a time."""
+    ``join`` of them at a time, each stream after ``lead_s`` of silence."""
     utterances = read_manifest(manifest)[:limit]
     rec = recognizer if isinstance(recognizer, Recognizer) else \
         create_recognizer(recognizer, **({"chunk_ms": chunk_ms} if chunk_ms else {}), **options)
     rec.warmup()
-    result = EvalResult(rec.name, str(manifest), chunk_ms, join)
-    desc = f"{rec.name}@{chunk_ms or 'offline'} on {Path(manifest).stem}" + (f" ×{join}" if join > 1 else "")
-    for u, audio in tqdm(joined(utterances, join), total=-(-len(utterances) // join), desc=desc, unit="stream"):
+    result = EvalResult(rec.name, str(manifest), chunk_ms, join, lead_s)
+    desc = f"{rec.name}@{chunk_ms or 'offline'} on {Path(manifest).stem}{_variant(join, lead_s)}"
+    for u, audio in tqdm(joined(utterances, join, lead_s), total=-(-len(utterances) // join), desc=desc, unit="stream"):
         result.add(u, decode_live(rec, audio) if chunk_ms else decode_offline(rec, audio))
     if concurrency and chunk_ms:
         from asr.eval.concurrency import realtime_streams
@@ -207,6 +209,11 @@ def breakdown_by_voice(per_utterance: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _variant(join: int, lead_s: float) -> str:
+    """How a run's streams differ from one utterance each, for tables: " ×10", " +0.7 s lead"."""
+    return (f" ×{join}" if join > 1 else "") + (f" +{lead_s:g} s lead" if lead_s else "")
+
+
 def markdown_table(rows: list[dict]) -> str:
     def ms(a, b):
         return f"{a} / {b}" if a is not None else "–"
@@ -215,8 +222,8 @@ def markdown_table(rows: list[dict]) -> str:
             "frame delay p50 / p95 ms | sentence end p50 / p90 ms | real-time streams | peak RSS MB |")
     lines = [head, "|" + "---|" * 11]
     for r in rows:
-        join = f" ×{r['join']}" if r.get("join", 1) > 1 else ""
-        lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem}{join} | {r['chunk_ms'] or 'offline'} | "
+        variant = _variant(r.get("join", 1), r.get("lead_s", 0.0))
+        lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem}{variant} | {r['chunk_ms'] or 'offline'} | "
                      f"{r['utterances']} | {100 * r['wer']:.2f} | {r['rtf']:.3f} | "
                      f"{ms(r['latency_p50_ms'], r['latency_p95_ms'])} | "
                      f"{ms(r.get('frame_delay_p50_ms'), r.get('frame_delay_p95_ms'))} | "
@@ -226,17 +233,18 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None],
-        concurrency: bool = False, options: dict | None = None, join: int = 1) -> list[dict]:
+        concurrency: bool = False, options: dict | None = None, join: int = 1, lead_s: float = 0.0) -> list[dict]:
     """Every manifest × chunk size; writes results.json and results.md (rewritten after each row)
-    and each run's per-stream hypotheses and errors (``<manifest>-<chunk>[-x<join>].utterances.jsonl``)."""
+    and each run's per-stream hypotheses and errors
+    (``<manifest>-<chunk>[-x<join>][-lead<s>].utterances.jsonl``)."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for c in chunks:
         rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}), **(options or {}))
         for m in manifests:
-            result = evaluate(rec, m, limit, c, concurrency, join)
+            result = evaluate(rec, m, limit, c, concurrency, join, lead_s)
             rows.append(result.summary())
-            suffix = f"-x{join}" if join > 1 else ""
+            suffix = (f"-x{join}" if join > 1 else "") + (f"-lead{lead_s:g}" if lead_s else "")
             with open(out / f"{Path(m).stem}-{c or 'offline'}{suffix}.utterances.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in result.per_utterance)
             (out / "results.json").write_text(json.dumps(rows, indent=2))
