@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 _SENTENCE_ENDS = re.compile(r"[.!?](?:\s|$)")
 
 
+def chat_prompt(chat: list[dict], config: LLMConfig) -> list[dict]:
+    """The chat the small model sees: one system prompt (the chat's own system messages, or
+    the configured prompt) and only the last ``max_history_messages`` turns."""
+    system = "\n\n".join(m["content"] for m in chat if m["role"] == "system") or config.system_prompt
+    turns = [m for m in chat if m["role"] != "system"]
+    return [{"role": "system", "content": system}, *turns[-config.max_history_messages - 1:]]
+
+
 class LocalLM:
     """Greedy streaming generation with a KV cache; ``stop`` ends it from another thread."""
 
@@ -131,8 +139,7 @@ class LLMResponder(FrameProcessor):
         await self.push_frame(LLMFullResponseEndFrame(turn_index=0, text=self.config.greeting))
 
     def _messages(self) -> list[dict]:
-        recent = self.history[-self.config.max_history_messages - 1:]
-        return [{"role": "system", "content": self.config.system_prompt}, *recent]
+        return chat_prompt(self.history, self.config)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, UserTurnFrame):

@@ -21,22 +21,22 @@ from agent.frames import (
 )
 from agent.processor import FrameProcessor
 from asr.audio import SAMPLE_RATE
-from turn_taking.vad import WINDOW, WINDOW_S, SileroVAD, SpeechSegmenter
+from turn_taking.vad import SileroVAD, SpeechSegmenter, StreamingVAD
 
 
 class VADProcessor(FrameProcessor):
     def __init__(self, config: VADConfig = VADConfig(), vad: SileroVAD | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self._vad = vad
-        self._pending = np.zeros(0, np.float32)
-        self._pending_t0 = 0.0  # media time of _pending[0]
-        self._segmenter = SpeechSegmenter(config.confidence, config.start_ms, config.stop_ms)
+        self._stream = self._streaming(vad) if vad else None  # loaded at start otherwise
+
+    def _streaming(self, vad: SileroVAD) -> StreamingVAD:
+        return StreamingVAD(vad, SpeechSegmenter(self.config.confidence, self.config.start_ms, self.config.stop_ms))
 
     async def start(self, frame: StartFrame):
-        if self._vad is None:
-            self._vad = SileroVAD()
-        self._vad.reset()
+        if self._stream is None:
+            self._stream = self._streaming(SileroVAD())
+        self._stream.vad.reset()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await self.push_frame(frame, direction)
@@ -49,16 +49,6 @@ class VADProcessor(FrameProcessor):
 
     def analyze(self, audio: np.ndarray, pts_s: float) -> list[Frame]:
         """Feed audio starting at media time ``pts_s``; returns start/stop frames it triggered."""
-        if len(self._pending) == 0:
-            self._pending_t0 = pts_s
-        self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
-        events: list[Frame] = []
-        while len(self._pending) >= WINDOW:
-            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
-            t = self._pending_t0
-            self._pending_t0 += WINDOW_S
-            b = self._segmenter.update(self._vad(window), t)
-            if b:
-                events.append(VADUserStartedSpeakingFrame(speech_start_s=b.t_s, pts_s=b.t_s) if b.speaking
-                              else VADUserStoppedSpeakingFrame(speech_end_s=b.t_s, pts_s=b.t_s))
-        return events
+        return [VADUserStartedSpeakingFrame(speech_start_s=b.t_s, pts_s=b.t_s) if b.speaking
+                else VADUserStoppedSpeakingFrame(speech_end_s=b.t_s, pts_s=b.t_s)
+                for b in self._stream.push(audio, pts_s)]

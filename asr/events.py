@@ -10,7 +10,6 @@ signal turn-taking fuses with VAD).
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 
 

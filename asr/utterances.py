@@ -25,9 +25,8 @@ of audio pushed since the call began.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
@@ -48,6 +47,7 @@ class UtteranceStreams:
         self._commit_at_s: float | None = None  # a VAD speech end not yet committed
         self._listening = False  # True from a VAD start to the commit after the next stop
         self._held: deque[np.ndarray] = deque()  # the last HOLD_S of audio while not listening
+        self._held_samples = 0
         self.streams_started = 1
         self._closed_end_probability: float | None = None  # the last stream's, at its pause
 
@@ -62,17 +62,18 @@ class UtteranceStreams:
             self._hold(pcm)
             return []
         if self._held:  # the first push after a speech start: the audio before it goes first
-            pcm, self._held = np.concatenate([*self._held, pcm]), deque()
+            pcm = np.concatenate([*self._held, pcm])
+            self._held.clear()
+            self._held_samples = 0
         events = self._shift(self._stream.push(pcm))
         decoded = self.decoded_s()
         if self._commit_at_s is not None and (decoded is None or decoded >= self._commit_at_s):
             events += self._close()
-            self._listening = False
         return events
 
     def _close(self) -> list[StreamEvent]:
         """Commit and finish the current stream; a fresh one waits for the next speech."""
-        self._commit_at_s = None
+        self._commit_at_s, self._listening = None, False
         self._closed_end_probability = self._stream.end_probability()
         events = self._shift(self._stream.commit())
         # what the flush adds is trailing punctuation of audio before the pause; a sentence
@@ -84,9 +85,9 @@ class UtteranceStreams:
 
     def _hold(self, pcm: np.ndarray):
         self._held.append(pcm)
-        held = sum(len(p) for p in self._held)
-        while held - len(self._held[0]) >= HOLD_S * SAMPLE_RATE:
-            held -= len(self._held.popleft())
+        self._held_samples += len(pcm)
+        while self._held_samples - len(self._held[0]) >= HOLD_S * SAMPLE_RATE:
+            self._held_samples -= len(self._held.popleft())
 
     def speech_stopped(self, end_s: float):
         """VAD: the caller went silent at call time ``end_s``."""
@@ -102,7 +103,8 @@ class UtteranceStreams:
         held = np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
         held_from_s = self.now_s - len(held) / SAMPLE_RATE
         self._offset_s = max(held_from_s, start_s - LEAD_S)
-        self._held = deque([held[int(round((self._offset_s - held_from_s) * SAMPLE_RATE)):]])
+        held = held[int(round((self._offset_s - held_from_s) * SAMPLE_RATE)):]  # from the lead on
+        self._held, self._held_samples = deque([held]), len(held)
 
     def finish(self) -> list[StreamEvent]:
         """The call is over: the words and punctuation the recognizer still holds, in call time."""

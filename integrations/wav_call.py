@@ -4,14 +4,16 @@ hears it, the transcript lines and the result (``python -m integrations.pipecat`
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, from_pcm16, load_audio, resample
 
 FRAME_S = 0.02  # caller audio goes in as 20 ms frames, as a transport delivers them
 ANSWER_WAIT_S = 60.0  # longest wait for the bot after the caller's audio ends
@@ -27,6 +29,42 @@ class Line:
     t_s: float  # media time when it was said
     who: str  # caller | bot
     text: str
+
+
+class CallerFeed:
+    """A recorded caller as a transport delivers it: int16 frames of ``FRAME_S``, the recording
+    and then silence, each due when its audio has had time to arrive (real time from the first)."""
+
+    def __init__(self, pcm16: np.ndarray, sample_rate: int, clock: Clock):
+        self.pcm16, self.sample_rate, self.clock = pcm16, sample_rate, clock
+        self.step = int(sample_rate * FRAME_S)
+        self.fed: list[np.ndarray] = []
+        self._t0: float | None = None
+
+    @property
+    def done(self) -> bool:
+        """The whole recording has been fed."""
+        return len(self.fed) * self.step >= len(self.pcm16)
+
+    @property
+    def end_s(self) -> float:
+        return len(self.pcm16) / self.sample_rate
+
+    async def next_frame(self) -> np.ndarray:
+        """The next frame, once it is due; the clock moves on by its length."""
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        await asyncio.sleep(max(0.0, self._t0 + self.clock.fed_s - time.monotonic()))
+        i = len(self.fed) * self.step
+        frame = self.pcm16[i:i + self.step]
+        frame = np.concatenate([frame, np.zeros(self.step - len(frame), np.int16)])
+        self.fed.append(frame)
+        self.clock.fed_s += FRAME_S
+        return frame
+
+    def audio(self) -> np.ndarray:
+        """What was fed, as 16 kHz float32."""
+        return resample(from_pcm16(np.concatenate(self.fed).tobytes()), self.sample_rate, SAMPLE_RATE)
 
 
 class BotTimeline:
@@ -82,7 +120,6 @@ def run_from_command_line(prog: str, wav: Path, out: Path,
                           run: Callable[[np.ndarray, int, Callable[[Line], None]], Awaitable[WavCall]]) -> int:
     """The ``wav`` command of both frameworks: load ``wav`` (any rate and channels), play it
     through ``run(pcm16, sample_rate, on_line)`` with a live transcript, save the call in ``out``."""
-    import asyncio
     import sys
 
     try:

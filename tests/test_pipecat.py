@@ -3,7 +3,6 @@ TRADE STT service, its LLM user aggregator with our stop strategy) hears a WAV o
 turns in real time and must produce two user turns with their transcripts."""
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from asr.events import Final
 from asr.eval.wer import word_errors
 from asr.recognizer import create_recognizer
 from integrations.pipecat import RecognizerEventsFrame, TradeSTTService, TradeTurnStopStrategy
+from integrations.wav_call import CallerFeed, Clock
 
 pytestmark = pytest.mark.models
 LEAD_S, PAUSE_S, TAIL_S = 0.5, 1.5, 2.0
@@ -73,9 +73,9 @@ def caller_wav(speech, tmp_path_factory):
 
 async def _run_pipeline(wav, stt, strategy):
     pcm, sr = sf.read(wav, dtype="int16")
-    step = sr // 50  # 20 ms frames, as a transport delivers them
-    fed = {"s": 0.0}
-    heard, seen = Seen(lambda: fed["s"]), Seen(lambda: fed["s"])  # after the STT; after the aggregator
+    clock = Clock()
+    caller = CallerFeed(pcm, sr, clock)
+    heard, seen = Seen(lambda: clock.fed_s), Seen(lambda: clock.fed_s)  # after the STT; after the aggregator
     context = LLMContext()
     user, _ = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(
         user_turn_strategies=UserTurnStrategies(stop=[strategy])))
@@ -86,11 +86,9 @@ async def _run_pipeline(wav, stt, strategy):
 
     async def play():
         await asyncio.sleep(0.5)  # the StartFrame has reached every processor
-        t0 = time.monotonic()
-        for i in range(0, len(pcm), step):
-            await worker.queue_frame(InputAudioRawFrame(audio=pcm[i:i + step].tobytes(), sample_rate=sr, num_channels=1))
-            fed["s"] = (i + step) / sr
-            await asyncio.sleep(max(0.0, t0 + fed["s"] - time.monotonic()))
+        while not caller.done:
+            frame = await caller.next_frame()
+            await worker.queue_frame(InputAudioRawFrame(audio=frame.tobytes(), sample_rate=sr, num_channels=1))
         await worker.queue_frame(EndFrame())
 
     await asyncio.wait_for(asyncio.gather(runner.run(), play()), 60)

@@ -78,6 +78,29 @@ class SpeechSegmenter:
         return boundary
 
 
+class StreamingVAD:
+    """Silero and the hysteresis over live audio in chunks of any size: each whole window is
+    scored as it fills; the boundaries it triggers come back."""
+
+    def __init__(self, vad: SileroVAD, segmenter: SpeechSegmenter):
+        self.vad, self.segmenter = vad, segmenter
+        self._pending = np.zeros(0, np.float32)
+        self._pending_t0 = 0.0  # media time of _pending[0]
+
+    def push(self, audio: np.ndarray, pts_s: float) -> list[SpeechBoundary]:
+        """Mono float32 16 kHz audio starting at media time ``pts_s``."""
+        if len(self._pending) == 0:
+            self._pending_t0 = pts_s
+        self._pending = np.concatenate([self._pending, audio.astype(np.float32, copy=False)])
+        boundaries = []
+        while len(self._pending) >= WINDOW:
+            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+            if b := self.segmenter.update(self.vad(window), self._pending_t0):
+                boundaries.append(b)
+            self._pending_t0 += WINDOW_S
+        return boundaries
+
+
 def speech_boundaries(probs: np.ndarray, confidence: float = 0.5, start_ms: float = 200,
                       stop_ms: float = 200) -> list[SpeechBoundary]:
     """Every boundary of a probability track (window ``i`` starts at ``i * WINDOW_S``)."""

@@ -25,27 +25,20 @@ from livekit.agents import Agent, AgentSession
 from livekit.agents.voice import io
 
 from agent.config import LLMConfig
-from asr.audio import SAMPLE_RATE, from_pcm16, resample
+from asr.audio import SAMPLE_RATE, from_pcm16
 from integrations.livekit.llm import LocalLLM
 from integrations.livekit.stt import TradeSTT
 from integrations.livekit.tts import LocalTTS
-from integrations.wav_call import ANSWER_WAIT_S, FRAME_S, BotTimeline, Clock, Line, WavCall
+from integrations.wav_call import ANSWER_WAIT_S, FRAME_S, BotTimeline, CallerFeed, Clock, Line, WavCall
 
 
 class WavInput(io.AudioInput):
-    """A recorded caller, then silence until ``close()``, in real time from the first read."""
+    """A recorded caller as LiveKit audio input (``CallerFeed``), until ``close()``."""
 
-    def __init__(self, pcm16: np.ndarray, sample_rate: int, clock: Clock):
+    def __init__(self, feed: CallerFeed):
         super().__init__(label="WAV caller")
-        self.pcm16, self.sample_rate, self.clock = pcm16, sample_rate, clock
-        self.step = int(sample_rate * FRAME_S)
-        self.fed: list[np.ndarray] = []
-        self._t0: float | None = None
+        self.feed = feed
         self._closed = False
-
-    @property
-    def done(self) -> bool:
-        return len(self.fed) * self.step >= len(self.pcm16)
 
     def close(self):
         self._closed = True
@@ -53,18 +46,8 @@ class WavInput(io.AudioInput):
     async def __anext__(self) -> rtc.AudioFrame:
         if self._closed:
             raise StopAsyncIteration
-        if self._t0 is None:
-            self._t0 = time.monotonic()
-        await asyncio.sleep(max(0.0, self._t0 + self.clock.fed_s - time.monotonic()))
-        i = len(self.fed) * self.step
-        chunk = self.pcm16[i:i + self.step]
-        chunk = np.concatenate([chunk, np.zeros(self.step - len(chunk), np.int16)])
-        self.fed.append(chunk)
-        self.clock.fed_s += FRAME_S
-        return rtc.AudioFrame(chunk.tobytes(), self.sample_rate, 1, self.step)
-
-    def caller_audio(self) -> np.ndarray:
-        return resample(from_pcm16(np.concatenate(self.fed).tobytes()), self.sample_rate, SAMPLE_RATE)
+        frame = await self.feed.next_frame()
+        return rtc.AudioFrame(frame.tobytes(), self.feed.sample_rate, 1, len(frame))
 
 
 class HeardOutput(io.AudioOutput):
@@ -125,8 +108,9 @@ async def run_wav_call(pcm16: np.ndarray, sample_rate: int, *, detector: str = "
     stt, llm, tts = stt or TradeSTT(detector=detector), llm or LocalLLM(), tts or LocalTTS()
     await asyncio.gather(asyncio.to_thread(stt.prewarm), llm.lm())  # models load before the caller speaks
     session = AgentSession(stt=stt, llm=llm, tts=tts, turn_handling={"turn_detection": "stt"})
-    caller, heard = WavInput(pcm16, sample_rate, clock), HeardOutput(clock)
-    session.input.audio, session.output.audio = caller, heard
+    caller, heard = CallerFeed(pcm16, sample_rate, clock), HeardOutput(clock)
+    wav_input = WavInput(caller)
+    session.input.audio, session.output.audio = wav_input, heard
     lines: list[Line] = []
     unanswered = {"turn": False}  # a caller turn has ended and the agent has not answered it yet
 
@@ -146,13 +130,12 @@ async def run_wav_call(pcm16: np.ndarray, sample_rate: int, *, detector: str = "
             on_line(line)
 
     await session.start(Agent(instructions=instructions), record=False)
-    end_s = len(pcm16) / sample_rate
     while not caller.done or (session.user_state == "speaking" or unanswered["turn"] or heard.playing
-                              or session.agent_state != "listening") and clock.fed_s < end_s + ANSWER_WAIT_S:
+                              or session.agent_state != "listening") and clock.fed_s < caller.end_s + ANSWER_WAIT_S:
         await asyncio.sleep(FRAME_S)
-    caller.close()
+    wav_input.close()
     await session.aclose()
     messages = [{"role": m.role, "content": m.text_content} for m in session.history.messages()
                 if m.role in ("user", "assistant")]
-    audio = caller.caller_audio()
+    audio = caller.audio()
     return WavCall(audio, heard.timeline.audio(len(audio)), lines, messages)

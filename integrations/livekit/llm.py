@@ -18,7 +18,7 @@ from livekit.agents import APIConnectOptions, llm
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
 from agent.config import LLMConfig
-from agent.responder import LocalLM
+from agent.responder import LocalLM, chat_prompt
 
 
 class LocalLLM(llm.LLM):
@@ -48,9 +48,7 @@ class LocalLLM(llm.LLM):
             if item.type == "message" and item.text_content:
                 role = "system" if item.role in ("system", "developer") else item.role
                 chat.append({"role": role, "content": item.text_content})
-        system = [m["content"] for m in chat if m["role"] == "system"]
-        turns = [m for m in chat if m["role"] != "system"][-self.config.max_history_messages - 1:]
-        return [{"role": "system", "content": "\n\n".join(system) or self.config.system_prompt}, *turns]
+        return chat_prompt(chat, self.config)
 
     def chat(self, *, chat_ctx: llm.ChatContext, tools=None, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
              **_) -> LocalLLMStream:

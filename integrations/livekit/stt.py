@@ -3,9 +3,9 @@
     session = AgentSession(stt=TradeSTT(detector="adaptive"), llm=..., tts=...,
                            turn_handling={"turn_detection": "stt"})
 
-Each stream runs the real Silero VAD (``turn_taking.vad``, the agent's own hysteresis), the
-recognizer one stretch of speech at a time (``asr.utterances.UtteranceStreams``) and a
-``turn_taking`` detector (``TurnTracker``). It sends LiveKit's speech events:
+Each stream runs the real Silero VAD (``turn_taking.vad``, with the agent's hysteresis and
+``VADConfig``), the recognizer one stretch of speech at a time
+(``asr.utterances.UtteranceStreams``) and a ``turn_taking`` detector (``TurnTracker``). It sends LiveKit's speech events:
 
 - ``START_OF_SPEECH`` when the VAD hears the caller begin a turn;
 - ``INTERIM_TRANSCRIPT`` with the words not yet committed, ``FINAL_TRANSCRIPT`` with the
@@ -22,17 +22,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import numpy as np
 from livekit.agents import APIConnectOptions, stt
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr, TimedString
 from livekit.agents.utils import AudioBuffer
 
+from agent.config import VADConfig
 from asr.audio import SAMPLE_RATE, from_pcm16
 from asr.events import Final, Partial, StreamEvent, Word, join_words
 from asr.recognizer import StreamingRecognizer, capabilities, create_recognizer
 from asr.utterances import UtteranceStreams
 from turn_taking.tracker import TurnTracker
-from turn_taking.vad import WINDOW, WINDOW_S, SileroVAD, SpeechSegmenter
+from turn_taking.vad import SileroVAD, SpeechSegmenter, StreamingVAD
 
 LANGUAGE = "en"
 
@@ -40,7 +40,7 @@ LANGUAGE = "en"
 class TradeSTT(stt.STT):
     def __init__(self, *, recognizer: StreamingRecognizer | None = None, recognizer_name: str = "trade",
                  recognizer_options: dict | None = None, detector: str = "adaptive",
-                 detector_options: dict | None = None, vad_start_ms: float = 200, vad_stop_ms: float = 200):
+                 detector_options: dict | None = None, vad: VADConfig = VADConfig()):
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True,
                                                           aligned_transcript="word", offline_recognize=False))
         name = recognizer.name if recognizer else recognizer_name
@@ -49,7 +49,7 @@ class TradeSTT(stt.STT):
                              "whisper-local-agreement")
         self._recognizer, self._name, self._options = recognizer, recognizer_name, recognizer_options or {}
         self.detector, self.detector_options = detector, detector_options or {}
-        self.vad_params = {"start_ms": vad_start_ms, "stop_ms": vad_stop_ms}
+        self.vad = vad
         self.last_stream: TradeSpeechStream | None = None  # for the turn-detector plugin
 
     @property
@@ -90,23 +90,18 @@ class TradeSpeechStream(stt.RecognizeStream):
 
     async def _run(self) -> None:
         recognizer = await asyncio.to_thread(self._owner.recognizer)
-        vad = await asyncio.to_thread(SileroVAD)
-        segmenter = SpeechSegmenter(**self._owner.vad_params)
+        config = self._owner.vad
+        vad = StreamingVAD(await asyncio.to_thread(SileroVAD),
+                           SpeechSegmenter(config.confidence, config.start_ms, config.stop_ms))
         streams = UtteranceStreams(recognizer)
-        pending = np.zeros(0, np.float32)  # audio not yet in a whole VAD window
-        windows = 0  # VAD windows done
         async for item in self._input_ch:
             if isinstance(item, self._FlushSentinel):
                 self._send_transcripts(await asyncio.to_thread(streams.finish))
                 self._send_held()
                 continue
             pcm = from_pcm16(bytes(item.data), item.num_channels)
-            pending = np.concatenate([pending, pcm])
-            while len(pending) >= WINDOW:
-                window, pending = pending[:WINDOW], pending[WINDOW:]
-                if boundary := segmenter.update(vad(window), windows * WINDOW_S):
-                    self._vad(boundary.speaking, boundary.t_s, streams)
-                windows += 1
+            for boundary in vad.push(pcm, streams.now_s):
+                self._vad(boundary.speaking, boundary.t_s, streams)
             events = await asyncio.to_thread(streams.push, pcm)
             self.end_probability = streams.end_probability()
             if self.turn.hears_audio:

@@ -18,7 +18,6 @@ transport sends them. The result is the call as both sides heard it.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -53,7 +52,8 @@ from asr.audio import SAMPLE_RATE, from_pcm16, resample
 from integrations.pipecat.llm import LocalLLMService
 from integrations.pipecat.stt import TradeSTTService
 from integrations.pipecat.turn import TradeTurnStopStrategy
-from integrations.wav_call import ANSWER_WAIT_S, FRAME_S, BotTimeline, Clock, Line, WavCall
+from integrations.wav_call import ANSWER_WAIT_S, BotTimeline, CallerFeed, Clock, Line, WavCall
+
 
 def bundled_piper_tts(**kwargs) -> PiperTTSService:
     """pipecat's ``PiperTTSService`` on the bundled Piper voice (joe), without a download."""
@@ -149,23 +149,15 @@ async def run_wav_call(pcm16: np.ndarray, sample_rate: int, **agent) -> WavCall:
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    step = int(sample_rate * FRAME_S)
-    silence = np.zeros(step, np.int16)
-    fed = []
+    caller = CallerFeed(pcm16, sample_rate, clock)
 
     async def play():
         await started.wait()
-        t0, i = time.monotonic(), 0
-        end = len(pcm16) / sample_rate
-        while i < len(pcm16) or (not bot.idle() and clock.fed_s < end + ANSWER_WAIT_S):
-            chunk = pcm16[i:i + step] if i < len(pcm16) else silence
-            i += step
-            fed.append(chunk)
-            await worker.queue_frame(InputAudioRawFrame(audio=chunk.tobytes(), sample_rate=sample_rate, num_channels=1))
-            clock.fed_s += len(chunk) / sample_rate
-            await asyncio.sleep(max(0.0, t0 + clock.fed_s - time.monotonic()))
+        while not caller.done or (not bot.idle() and clock.fed_s < caller.end_s + ANSWER_WAIT_S):
+            frame = await caller.next_frame()
+            await worker.queue_frame(InputAudioRawFrame(audio=frame.tobytes(), sample_rate=sample_rate, num_channels=1))
         await worker.queue_frame(EndFrame())
 
     await asyncio.gather(runner.run(), play())
-    caller = resample(from_pcm16(np.concatenate(fed).tobytes()), sample_rate, SAMPLE_RATE)
-    return WavCall(caller, bot.timeline.audio(len(caller)), bot.lines, list(bot.context.get_messages()))
+    audio = caller.audio()
+    return WavCall(audio, bot.timeline.audio(len(audio)), bot.lines, list(bot.context.get_messages()))

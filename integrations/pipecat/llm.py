@@ -28,7 +28,7 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
 
 from agent.config import LLMConfig
-from agent.responder import LocalLM
+from agent.responder import LocalLM, chat_prompt
 
 
 def _text(content) -> str:
@@ -58,8 +58,7 @@ class LocalLLMService(LLMService):
             context, system_instruction=self._settings.system_instruction, convert_developer_to_user=True)
         chat = [{"role": m["role"], "content": _text(m.get("content"))} for m in params["messages"]
                 if m.get("role") in ("system", "user", "assistant")]
-        system = [m for m in chat[:1] if m["role"] == "system"]
-        return system + chat[len(system):][-self.config.max_history_messages - 1:]
+        return chat_prompt(chat, self.config)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
