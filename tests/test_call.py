@@ -23,7 +23,7 @@ from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
 from integrations.mqtt import CallRecorder as MQTTCallRecorder
 from integrations.mqtt import TurnEventPublisher
-from integrations.mqtt.observer import TurnEventObserver
+from agent.turn_events import TurnEventObserver
 from tests.broker import Broker, mqtt_config, recorded, wait_for
 from tests.conftest import Collector
 from tests.fakes.faulty import FlakyLM, FlakyVoice

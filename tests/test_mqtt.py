@@ -7,7 +7,7 @@ import json
 import pytest
 
 from integrations.mqtt import CallRecorder, EventError, MQTTConfig, TurnEventPublisher, parse_event
-from integrations.mqtt.events import make_event
+from agent.turn_events import make_event
 from tests.broker import mqtt_config, recorded, wait_for
 
 
@@ -22,7 +22,7 @@ def test_schema_validates_and_says_what_is_wrong():
     with pytest.raises(EventError, match="turn event"):
         parse_event(b"{not json")
     with pytest.raises(EventError):
-        parse_event(json.dumps({**json.loads(e.model_dump_json()), "v": 2}))
+        parse_event(json.dumps({**json.loads(e.model_dump_json()), "v": 1}))
     with pytest.raises(ValueError):
         MQTTConfig(prefix="calls/#")
 
@@ -73,7 +73,7 @@ async def test_events_arrive_in_order_once_across_a_broker_restart(broker, tmp_p
     rows = recorded(out)
     assert [r["seq"] for r in rows] == list(range(1, n + 1))
     assert [r["event"] for r in rows] == [kinds[i % len(kinds)] for i in range(n)]
-    assert all(r["call_id"] == "call-42" and r["v"] == 1 for r in rows)
+    assert all(r["call_id"] == "call-42" and r["v"] == 2 for r in rows)
     assert recorder.gaps == 0 and recorder.invalid == 0
 
 

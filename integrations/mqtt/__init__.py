@@ -1,6 +1,6 @@
 """Turn events over MQTT: a versioned JSON schema, a buffering publisher, a call recorder."""
 
-from integrations.mqtt.events import SCHEMA_VERSION, EventError, TurnEvent, parse_event
+from agent.turn_events import SCHEMA_VERSION, EventError, TurnEvent, parse_event
 from integrations.mqtt.publisher import MQTTConfig, TurnEventPublisher
 from integrations.mqtt.recorder import CallRecorder
 

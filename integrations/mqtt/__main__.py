@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 
-from integrations.mqtt.observer import TurnEventObserver
+from agent.turn_events import TurnEventObserver
 from integrations.mqtt.publisher import MQTTConfig, TurnEventPublisher
 from integrations.mqtt.recorder import CallRecorder
 

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from integrations.mqtt.events import TurnEvent, make_event
+from agent.turn_events import EventStamper, TurnEvent
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class TurnEventPublisher:
     def __init__(self, config: MQTTConfig, call_id: str):
         self.config, self.call_id = config, call_id
         self._buffer: deque[TurnEvent] = deque()
-        self._seq = 0
+        self._stamp = EventStamper(call_id)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.connected = asyncio.Event()
@@ -82,13 +82,11 @@ class TurnEventPublisher:
         return f"{self.config.prefix}/{event.call_id}/{event.event}"
 
     def emit(self, kind: str, media_time_s: float, **fields) -> TurnEvent:
-        """Queue one event (see ``integrations.mqtt.events`` for kinds and fields)."""
+        """Queue one event (see ``agent.turn_events`` for kinds and fields)."""
         if len(self._buffer) >= self.config.max_buffered:
             raise BufferFull(f"{len(self._buffer)} turn events are waiting for the MQTT broker at "
                              f"{self.config.host}:{self.config.port}; is it reachable?")
-        event = make_event(kind, call_id=self.call_id, seq=self._seq + 1, media_time_s=media_time_s,
-                           wall_time=time.time(), **fields)
-        self._seq += 1
+        event = self._stamp(kind, media_time_s, **fields)
         self._buffer.append(event)
         self._wakeup.set()
         return event

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from integrations.mqtt.events import EventError, TurnEvent, parse_event
+from agent.turn_events import EventError, TurnEvent, parse_event
 from integrations.mqtt.publisher import MQTTConfig
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,215 @@
+"""Turn events: what happened in a caller's turn, as versioned JSON for anyone watching a call.
+
+``TurnEventObserver`` watches the agent's frames and makes them; the same events go to an MQTT
+broker (``integrations.mqtt``) and to the browser page of ``python -m agent serve``.
+
+Schema version 2. Every event carries ``v`` (schema version), ``call_id``, ``seq`` (1, 2, 3 …
+per call, so a consumer can drop duplicates, e.g. those MQTT's QoS 1 allows after a reconnect, and notice gaps),
+``event`` (its kind, also the last topic level), ``media_time_s`` (seconds since the call
+started, the agent's clock) and ``wall_time`` (Unix seconds when it was created). Kinds and
+their own fields:
+
+- ``speech_started`` / ``speech_stopped``: the caller's voice activity (VAD)
+- ``partial_transcript``: ``text`` that may still change
+- ``final_transcript``: committed ``text``
+- ``end_of_utterance``: the turn is over; ``text`` of the turn, ``latency_ms`` from the true or
+  VAD speech end to the decision, and the ``detector`` that made it
+- ``bot_reply``: ``text`` the bot says
+- ``bot_started_speaking`` / ``bot_stopped_speaking``: the bot's audio began / ended playing;
+  ``interrupted`` says whether a barge-in cut it
+- ``barge_in``: the caller talked over the bot; ``bot_text_heard`` is what was played so far
+
+Version 2 added the two bot-speaking kinds (version 1 had the others, unchanged).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal, Protocol, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from agent.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    Frame,
+    FrameDirection,
+    InterimTranscriptionFrame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    TranscriptionFrame,
+    TTSTextFrame,
+    UserStoppedSpeakingFrame,
+    UserTurnFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from agent.transport import AudioOutput
+
+SCHEMA_VERSION = 2
+
+
+class EventError(ValueError):
+    """A message that is not a valid turn event; the message says which field is wrong."""
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[2] = SCHEMA_VERSION
+    call_id: str = Field(min_length=1, pattern=r"^[^/#+]+$")
+    seq: int = Field(ge=1)
+    media_time_s: float = Field(ge=0)
+    wall_time: float
+
+
+class _TextEvent(_Event):
+    text: str
+
+
+class SpeechStarted(_Event):
+    event: Literal["speech_started"] = "speech_started"
+
+
+class SpeechStopped(_Event):
+    event: Literal["speech_stopped"] = "speech_stopped"
+
+
+class PartialTranscript(_TextEvent):
+    event: Literal["partial_transcript"] = "partial_transcript"
+
+
+class FinalTranscript(_TextEvent):
+    event: Literal["final_transcript"] = "final_transcript"
+
+
+class EndOfUtterance(_TextEvent):
+    event: Literal["end_of_utterance"] = "end_of_utterance"
+    latency_ms: float | None = None
+    detector: str
+
+
+class BotReply(_TextEvent):
+    event: Literal["bot_reply"] = "bot_reply"
+
+
+class BotStartedSpeaking(_Event):
+    event: Literal["bot_started_speaking"] = "bot_started_speaking"
+
+
+class BotStoppedSpeaking(_Event):
+    event: Literal["bot_stopped_speaking"] = "bot_stopped_speaking"
+    interrupted: bool = False
+
+
+class BargeIn(_Event):
+    event: Literal["barge_in"] = "barge_in"
+    bot_text_heard: str = ""
+
+
+_ALL = (SpeechStarted, SpeechStopped, PartialTranscript, FinalTranscript, EndOfUtterance, BotReply,
+        BotStartedSpeaking, BotStoppedSpeaking, BargeIn)
+TurnEvent = Annotated[Union[_ALL], Field(discriminator="event")]
+KINDS = {cls.model_fields["event"].default: cls for cls in _ALL}
+_ADAPTER = TypeAdapter(TurnEvent)
+
+
+def make_event(kind: str, **fields) -> TurnEvent:
+    if kind not in KINDS:
+        raise EventError(f"unknown turn event {kind!r}: one of {', '.join(KINDS)}")
+    try:
+        return KINDS[kind](**fields)
+    except ValidationError as e:
+        raise EventError(f"invalid {kind} event: {e}") from None
+
+
+def parse_event(payload: bytes | str) -> TurnEvent:
+    try:
+        return _ADAPTER.validate_json(payload)
+    except ValidationError as e:
+        raise EventError(f"not a v{SCHEMA_VERSION} turn event: {e}") from None
+
+
+class EventStamper:
+    """Gives one call's events their call id, wall time and the next ``seq``."""
+
+    def __init__(self, call_id: str):
+        self.call_id, self.seq = call_id, 0
+
+    def __call__(self, kind: str, media_time_s: float, **fields) -> TurnEvent:
+        event = make_event(kind, call_id=self.call_id, seq=self.seq + 1, media_time_s=media_time_s,
+                           wall_time=time.time(), **fields)
+        self.seq += 1
+        return event
+
+
+class TurnEventSink(Protocol):
+    def emit(self, kind: str, media_time_s: float, **fields) -> TurnEvent:
+        """Take one event; must not block the call."""
+
+
+class TurnEventObserver:
+    """Turns the agent's frames into turn events as the call happens.
+
+    A frame observer (``agent.processor.FrameObserver``): it sees every frame pushed anywhere
+    in the graph, keeps each frame once (a frame crosses several processors), and hands the
+    ones that mean something to a caller's turn to ``sink.emit``:
+
+    =================================  =====================================================
+    agent frame                        turn event
+    =================================  =====================================================
+    VADUserStartedSpeakingFrame        speech_started  (media time of the speech onset)
+    VADUserStoppedSpeakingFrame        speech_stopped  (media time of the silence onset)
+    InterimTranscriptionFrame          partial_transcript
+    TranscriptionFrame                 final_transcript
+    UserStoppedSpeakingFrame +         end_of_utterance, ``latency_ms`` from the VAD speech end
+    UserTurnFrame                      to the decision, ``text`` of the whole turn
+    LLMFullResponseEndFrame            bot_reply
+    BotStarted/StoppedSpeakingFrame    bot_started_speaking / bot_stopped_speaking
+    InterruptionFrame while the bot    barge_in, ``bot_text_heard``: the reply's sentences sent
+    speaks                             to the audio output before it was cut
+    =================================  =====================================================
+    """
+
+    def __init__(self, sink: TurnEventSink, detector: str):
+        self.sink, self.detector = sink, detector
+        self._seen: set[int] = set()
+        self._decided_s: dict[int, float] = {}  # turn index → decision time
+        self._bot_speaking = False
+        self._bot_text: list[str] = []  # sentences of the current reply sent to the audio output
+
+    def on_push_frame(self, src, dst, frame: Frame, direction: FrameDirection, wall_s: float):
+        if isinstance(frame, TTSTextFrame) and isinstance(src, AudioOutput):
+            self._bot_text.append(frame.text)  # the output has taken the sentence to play
+        if frame.id in self._seen:
+            return
+        self._seen.add(frame.id)
+        emit = self.sink.emit
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            emit("speech_started", frame.speech_start_s)
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            emit("speech_stopped", frame.speech_end_s)
+        elif isinstance(frame, InterimTranscriptionFrame) and frame.text:
+            emit("partial_transcript", wall_s, text=frame.text)
+        elif isinstance(frame, TranscriptionFrame) and frame.text:
+            emit("final_transcript", wall_s, text=frame.text)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._decided_s[frame.turn_index] = wall_s
+        elif isinstance(frame, UserTurnFrame):
+            decided = self._decided_s.pop(frame.turn_index, wall_s)
+            emit("end_of_utterance", decided, text=frame.text, detector=self.detector,
+                 latency_ms=round(max(0.0, decided - frame.speech_end_s) * 1000, 1))
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            self._bot_text = []
+        elif isinstance(frame, LLMFullResponseEndFrame) and frame.text:
+            emit("bot_reply", wall_s, text=frame.text)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_speaking = True
+            emit("bot_started_speaking", frame.pts_s if frame.pts_s is not None else wall_s)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self._bot_speaking = False
+            emit("bot_stopped_speaking", frame.pts_s if frame.pts_s is not None else wall_s,
+                 interrupted=frame.interrupted)
+        elif isinstance(frame, InterruptionFrame) and self._bot_speaking:
+            emit("barge_in", wall_s, bot_text_heard=" ".join(self._bot_text))
