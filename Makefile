@@ -6,8 +6,9 @@ STAMP   := $(VENV)/.bootstrapped
 OUT     ?= runs/demo
 
 # Debian packages: festival voices (held-out test voice slt), WordNet's example sentences, and
-# the mosquitto MQTT broker the integration tests start on loopback.
-SYSPKGS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base mosquitto
+# the mosquitto MQTT broker the integration tests start on loopback, and the headless Chromium
+# that calls `python -m agent serve` in the browser test.
+SYSPKGS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base mosquitto chromium
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv sysdeps data dialogues clean

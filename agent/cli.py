@@ -1,12 +1,14 @@
-"""Command line: run simulated customer-service calls against the agent.
+"""Command line: run simulated customer-service calls against the agent, or talk to it.
 
 Usage:
     python -m agent demo [--out runs/demo]
     python -m agent call --scenario agent/scenarios/demo.yaml --out runs/call1
     python -m agent call --scenario my.yaml --config my.yaml --set turn.end_silence_ms=400 --out runs/x
+    python -m agent serve [--port 8080]      # then open http://localhost:8080 and press Call
 
-Every run writes events.jsonl, call.wav (caller left, bot right) and metrics.json, shows a
-live transcript, and ends with a latency table. Bad input (missing or corrupt files, unknown
+Every simulated call writes events.jsonl, call.wav (caller left, bot right) and metrics.json,
+shows a live transcript, and ends with a latency table. ``serve`` takes browser calls over
+WebRTC and writes each to its own directory. Bad input (missing or corrupt files, unknown
 voices, malformed scenarios or configs) prints one line saying what to fix and exits with 2.
 """
 
@@ -17,12 +19,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 import sys
 from importlib.resources import files
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 DEMO_SCENARIO = files("agent") / "scenarios" / "demo.yaml"
+
+
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of calls, 1 or more")
+    return int(text)
 
 
 def _parser(prog: str, add_arguments) -> argparse.ArgumentParser:
@@ -49,7 +58,29 @@ def _parser(prog: str, add_arguments) -> argparse.ArgumentParser:
                           description="Run the bundled 5-turn customer-service call on the embedded models.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
     common(demo)
+    serve = sub.add_parser("serve", help="talk to the agent from a browser (WebRTC)",
+                           description="Serve a call page and a WebRTC endpoint: open the page, press Call "
+                           "and speak. A page on another machine needs HTTPS (--cert/--key) to use the "
+                           "microphone; or forward the port: ssh -L 8080:localhost:8080 HOST.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--out", type=Path, default=Path("runs/serve"),
+                       help="each call writes <out>/<call id>/ (default runs/serve)")
+    serve.add_argument("--max-calls", type=_at_least_one, default=1, help="calls at once; more get 'busy' (default 1)")
+    serve.add_argument("--ice-server", dest="ice_servers", action="append", default=[], metavar="URL",
+                       help="STUN/TURN server for both ends, e.g. stun:stun.l.google.com:19302 (repeatable; "
+                       "not needed on localhost or a LAN)")
+    serve.add_argument("--cert", type=Path, help="TLS certificate (PEM) to serve HTTPS")
+    serve.add_argument("--key", type=Path, help="TLS private key (PEM) for --cert")
+    common(serve)
     return p
+
+
+async def _serve(config, args, console):
+    from agent.serve import serve, ssl_context
+
+    await serve(config, host=args.host, port=args.port, out_dir=args.out, max_calls=args.max_calls,
+                ice_servers=args.ice_servers, tls=ssl_context(args.cert, args.key), console=console)
 
 
 async def _run(scenario, config, args, console, session):
@@ -79,14 +110,17 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m agent", add_ar
     console = Console(highlight=False)
     try:
         config = load_config(args.config, args.overrides)
+        if args.command == "serve":
+            asyncio.run(_serve(config, args, console))
+            return 0
         scenario = load_scenario(args.scenario if args.command == "call" else Path(str(DEMO_SCENARIO)))
         report = asyncio.run(_run(scenario, config, args, console, session))
-    except (ConfigError, ScenarioError, AudioError, VoiceError, FileNotFoundError) as e:
+    except (ConfigError, ScenarioError, AudioError, VoiceError, FileNotFoundError, ssl.SSLError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("server stopped" if args.command == "serve" else "interrupted", file=sys.stderr)
+        return 0 if args.command == "serve" else 130
     console.print(latency_table(report))
     console.print(f"wrote {args.out}/events.jsonl, call.wav, metrics.json")
     return 0

@@ -46,6 +46,15 @@ def speech():
     return [voice.synthesize(t).audio for t in lines], lines
 
 
+@pytest.fixture(scope="session")
+def models():
+    """The agent's default models (Silero, Whisper tiny.en, SmolLM2, Piper joe), loaded once."""
+    from agent.call import AgentModels
+    from agent.config import AgentConfig
+
+    return AgentModels.load(AgentConfig())
+
+
 @pytest.fixture
 def broker(tmp_path):
     """A real mosquitto on loopback with a password file (tests/broker.py)."""

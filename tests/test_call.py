@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.call import AgentModels, run_call
+from agent.call import run_call
 from agent.cli import DEMO_SCENARIO
 from agent.config import AgentConfig
 from agent.frames import LLMFullResponseEndFrame, TTSAudioRawFrame, TTSTextFrame, UserTurnFrame
@@ -21,20 +21,15 @@ from agent.runner import PipelineTask
 from agent.scenario import load_scenario
 from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
+from agent.turn_events import TurnEventObserver
 from integrations.mqtt import CallRecorder as MQTTCallRecorder
 from integrations.mqtt import TurnEventPublisher
-from agent.turn_events import TurnEventObserver
 from tests.broker import Broker, mqtt_config, recorded, wait_for
 from tests.conftest import Collector
 from tests.fakes.faulty import FlakyLM, FlakyVoice
 
 pytestmark = pytest.mark.models
 SHORT = DEMO_SCENARIO.parent / "short.yaml"
-
-
-@pytest.fixture(scope="module")
-def models():
-    return AgentModels.load(AgentConfig())
 
 
 async def _call_publishing_turn_events(models, out, broker):
