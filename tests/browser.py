@@ -51,7 +51,7 @@ class Chromium:
             pytest.fail("chromium is not installed: run `make sysdeps`")
         profile = self.workdir / "chromium-profile"
         self.proc = subprocess.Popen([
-            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             f"--user-data-dir={profile}", "--remote-debugging-port=0",
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-audio-capture={self.mic_wav}%noloop",
