@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from aioice.ice import get_host_addresses
 from aiortc import RTCPeerConnection
 
 from agent.config import AgentConfig
@@ -33,6 +34,9 @@ def _caller_wav(path, clip):
 
 
 async def _talk(models, tmp_path, clip):
+    if not get_host_addresses(use_ipv4=True, use_ipv6=True):
+        pytest.fail("this machine has no network interface but loopback, and aiortc offers no loopback "
+                    "candidates: a WebRTC call cannot connect")
     server = CallServer(AgentConfig(), models, tmp_path / "calls")
     runner = web.AppRunner(server.app())
     await runner.setup()
