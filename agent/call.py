@@ -24,12 +24,12 @@ from agent.plots import plot_latency_breakdown
 from agent.responder import LLMResponder, LocalLM
 from agent.runner import PipelineTask
 from agent.scenario import Scenario, render_turns
-from agent.stt import SegmentedSTTProcessor
+from agent.stt import load_recognizer, stt_processor
 from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
 from agent.turns import UserTurnProcessor
 from agent.vad import VADProcessor
-from asr.recognizer import Recognizer, create_recognizer
+from asr.recognizer import Recognizer
 from asr.voices import Voice, load_voice
 from turn_taking.vad import SileroVAD
 
@@ -49,7 +49,7 @@ class AgentModels:
     def load(cls, config: AgentConfig, progress=None) -> "AgentModels":
         steps = [("Silero VAD", SileroVAD),
                  ("recognizer " + config.stt.recognizer,
-                  lambda: create_recognizer(config.stt.recognizer, beam_size=config.stt.beam_size)),
+                  lambda: load_recognizer(config.stt)),
                  ("LLM " + config.llm.model, lambda: LocalLM(config.llm)),
                  ("voice " + config.tts.voice, lambda: load_voice(config.tts.voice))]
         loaded = []
@@ -70,7 +70,7 @@ def build_pipeline(config: AgentConfig, models: AgentModels, source, output) -> 
     return Pipeline([
         source,
         VADProcessor(config.vad, vad=models.vad),
-        SegmentedSTTProcessor(config.stt, recognizer=models.recognizer),
+        stt_processor(config.stt, recognizer=models.recognizer),
         UserTurnProcessor(config.turn),
         LLMResponder(config.llm, config.tts, lm=models.lm),
         TTSProcessor(config.tts, voice=models.voice),

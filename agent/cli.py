@@ -5,6 +5,8 @@ Usage:
     python -m agent call --scenario agent/scenarios/demo.yaml --out runs/call1
     python -m agent call --scenario my.yaml --config my.yaml --set turn.end_silence_ms=400 --out runs/x
     python -m agent serve [--port 8080]      # then open http://localhost:8080 and press Call
+    python -m agent bench --voice festival:slt --variant baseline \
+        --variant trade:stt.recognizer=trade,turn.detector=adaptive --out runs/bench
 
 Every simulated call writes events.jsonl, call.wav (caller left, bot right) and metrics.json,
 shows a live transcript, and ends with a latency table. ``serve`` takes browser calls over
@@ -26,6 +28,7 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 DEMO_SCENARIO = files("agent") / "scenarios" / "demo.yaml"
+DEFAULT_VARIANTS = ["baseline", "trade-adaptive:stt.recognizer=trade,turn.detector=adaptive"]
 
 
 def _at_least_one(text: str) -> int:
@@ -73,7 +76,44 @@ def _parser(prog: str, add_arguments) -> argparse.ArgumentParser:
     serve.add_argument("--cert", type=Path, help="TLS certificate (PEM) to serve HTTPS")
     serve.add_argument("--key", type=Path, help="TLS private key (PEM) for --cert")
     common(serve)
+    bench = sub.add_parser("bench", help="compare configurations on the same simulated calls",
+                           description="Run the same simulated calls under several configurations and "
+                           "compare cut-offs, unanswered turns, end-of-turn delay, voice-to-voice time and "
+                           "the WER of the turns as understood.")
+    bench.add_argument("--scenario", dest="scenarios", type=Path, action="append",
+                       help="scenario YAML (repeatable; default: the bundled demo call)")
+    bench.add_argument("--voice", dest="voices", action="append", default=[], metavar="VOICE",
+                       help="play every scenario in this caller voice, e.g. festival:slt or espeak:en-us+m3 "
+                       "(repeatable; default: each scenario's own voice)")
+    bench.add_argument("--variant", dest="variants", action="append", metavar="NAME[:KEY=VALUE,...]",
+                       help="a configuration to compare: a name and overrides of --config/--set "
+                       f"(repeatable; default: {' and '.join(DEFAULT_VARIANTS)})")
+    bench.add_argument("--repeats", type=_at_least_one, default=1, help="times each call runs (default 1)")
+    bench.add_argument("--out", type=Path, default=Path("runs/bench"),
+                       help="bench.md, bench.json and every call's outputs (default runs/bench)")
+    common(bench)
     return p
+
+
+async def _bench(args, console):
+    from agent.bench import Variant, markdown_table, run_bench
+    from agent.config import ConfigError, load_config
+    from agent.scenario import load_scenario
+    from asr.voices import load_voice
+
+    try:
+        variants = [Variant.parse(v) for v in args.variants or DEFAULT_VARIANTS]
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if len({v.name for v in variants}) < len(variants):
+        raise ConfigError("two variants share a name: give each its own")
+    configs = {v.name: load_config(args.config, args.overrides + v.overrides) for v in variants}
+    scenarios = [load_scenario(path) for path in args.scenarios or [Path(str(DEMO_SCENARIO))]]
+    for voice in args.voices:
+        load_voice(voice)  # an unknown voice fails now, not after the first calls
+    summary = await run_bench(scenarios, args.voices, variants, configs, args.out, repeats=args.repeats,
+                              say=console.print)
+    console.print(markdown_table(summary, variants), markup=False)
 
 
 async def _serve(config, args, console):
@@ -112,6 +152,9 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m agent", add_ar
         config = load_config(args.config, args.overrides)
         if args.command == "serve":
             asyncio.run(_serve(config, args, console))
+            return 0
+        if args.command == "bench":
+            asyncio.run(_bench(args, console))
             return 0
         scenario = load_scenario(args.scenario if args.command == "call" else Path(str(DEMO_SCENARIO)))
         report = asyncio.run(_run(scenario, config, args, console, session))

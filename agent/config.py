@@ -10,9 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asr.recognizer import available, capabilities
 from turn_taking.bargein import BargeInPolicy
+from turn_taking.detectors import create_detector
+
+SEMANTIC_DETECTORS = ("punct", "fusion", "adaptive")
+FRAMEWORK_DETECTORS = ("smart_turn", "livekit")  # acoustic turn models, run by the integrations
 
 
 class ConfigError(ValueError):
@@ -32,20 +37,49 @@ class VADConfig(_Strict):
 
 
 class STTConfig(_Strict):
-    recognizer: str = Field("faster-whisper", description="registered recognizer name")
-    beam_size: int = Field(1, ge=1, le=10)
+    recognizer: str = Field("faster-whisper", description="registered recognizer: faster-whisper (transcribes "
+                            "each VAD segment) or a streaming one (trade, whisper-local-agreement)")
+    options: dict[str, int | float | str] = Field(
+        default_factory=dict, description="recognizer options, e.g. {chunk_ms: 320} for trade or "
+        "{beam_size: 5} for faster-whisper")
+
+    @field_validator("recognizer")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in available():
+            raise ValueError(f"unknown recognizer {name!r}: choose one of {', '.join(available())}")
+        return name
     pre_roll_ms: int = Field(300, ge=0, le=2000, description="audio kept before VAD speech start")
     post_roll_ms: int = Field(150, ge=0, le=1000, description="audio kept after VAD speech stop")
 
 
 class TurnConfig(_Strict):
-    detector: str = Field("silence", description="end-of-turn detector (turn_taking.detectors)")
+    detector: str = Field("silence", description="end-of-turn detector (turn_taking.detectors): silence "
+                          "(VAD timer), or with a streaming recognizer punct, fusion or adaptive")
     end_silence_ms: int = Field(600, ge=0, le=5000,
-                                description="silence after speech end before the turn is taken")
+                                description="the silence detector's wait after speech end before the turn is taken")
+    detector_options: dict[str, float] = Field(
+        default_factory=dict, description="options of the other detectors, e.g. {complete_ms: 300, "
+        "unknown_ms: 400} for adaptive (turn_taking/RESULTS.md has tuned ones)")
     allow_interruptions: bool = Field(True, description="caller speech during bot speech interrupts it")
     barge_in: BargeInPolicy = Field(
         BargeInPolicy(), description="how caller speech during bot speech is told from a backchannel "
         "(turn_taking.bargein); max_backchannel_s=0, pause_on_speech=false: cut the bot at every onset")
+
+    def detector_settings(self) -> dict:
+        timer = {"end_silence_ms": self.end_silence_ms} if self.detector in ("silence", "vad") else {}
+        return {**timer, **self.detector_options}
+
+    @model_validator(mode="after")
+    def _detector_exists(self):
+        if self.detector in FRAMEWORK_DETECTORS:
+            raise ValueError(f"{self.detector} runs in its framework's pipeline, not the agent's: see "
+                             "integrations/pipecat and integrations/livekit")
+        try:
+            create_detector(self.detector, **self.detector_settings())
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"detector {self.detector!r}: {e}") from None
+        return self
 
 
 class LLMConfig(_Strict):
@@ -77,6 +111,13 @@ class AgentConfig(_Strict):
     turn: TurnConfig = TurnConfig()
     llm: LLMConfig = LLMConfig()
     tts: TTSConfig = TTSConfig()
+
+    @model_validator(mode="after")
+    def _semantic_detectors_need_a_streaming_recognizer(self):
+        if self.turn.detector in SEMANTIC_DETECTORS and not capabilities(self.stt.recognizer).streaming:
+            raise ValueError(f"turn.detector {self.turn.detector} reads a streaming recognizer's punctuation; "
+                             f"{self.stt.recognizer} does not stream: set stt.recognizer=trade")
+        return self
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "function-after", "literal"}

@@ -22,7 +22,7 @@ from enum import Enum
 
 import numpy as np
 
-from asr.events import Word
+from asr.events import SentenceEnd, StreamEvent, Word
 
 _ids = itertools.count()
 
@@ -215,6 +215,23 @@ class TranscriptionFrame(DataFrame):
 
     def describe(self):
         return {"text": self.text, "segment_end_s": self.segment_end_s, "n_words": len(self.words)}
+
+
+@dataclass(kw_only=True)
+class RecognizerEventsFrame(DataFrame):
+    """What one step of a streaming recognizer produced, for the end-of-turn detector: its
+    events (``asr.events``: partials, finals, sentence ends with the audio time they belong to
+    and when they were emitted; media time), the LLM's probability that the sentence ends after
+    the current text, and ``decoded_s``: how far decoding has got."""
+
+    events: list[StreamEvent] = field(default_factory=list)
+    end_probability: float | None = None
+    decoded_s: float | None = None
+
+    def describe(self):
+        return {"sentence_ends": [[e.mark, round(e.time_s, 3)] for e in self.events if isinstance(e, SentenceEnd)],
+                "end_probability": None if self.end_probability is None else round(self.end_probability, 3),
+                "decoded_s": None if self.decoded_s is None else round(self.decoded_s, 3)}
 
 
 @dataclass(kw_only=True)

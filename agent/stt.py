@@ -1,9 +1,18 @@
-"""Speech-to-text processors.
+"""Speech-to-text processors. Both send one ``TranscriptionFrame`` per stretch of speech, whose
+``segment_end_s`` is the VAD speech end it covers and whose word times are in media time, so
+the user-turn processor knows when a turn's words are all in.
 
 ``SegmentedSTTProcessor`` pairs an offline recognizer with VAD (what pipecat calls a
 segmented STT service and LiveKit a StreamAdapter): audio between VAD speech start and stop,
 plus a little pre- and post-roll, is transcribed in a worker thread while audio keeps
-flowing. Results are ``TranscriptionFrame``s whose word times are in media time.
+flowing.
+
+``StreamingSTTProcessor`` runs a streaming recognizer (TRADE) on the live audio, one stream
+per stretch of speech (``asr.utterances.UtteranceStreams``). While the caller speaks it sends
+``InterimTranscriptionFrame``s, and every decoding step that produced something goes out as a
+``RecognizerEventsFrame`` (sentence-end punctuation with its emission time, the LLM's
+sentence-end probability) for the semantic end-of-turn detectors. Once decoding has reached a
+VAD speech end, the stretch's words are committed and sent as its ``TranscriptionFrame``.
 """
 
 from __future__ import annotations
@@ -14,11 +23,14 @@ from collections import deque
 
 import numpy as np
 
-from agent.config import STTConfig
+from agent.config import ConfigError, STTConfig
 from agent.frames import (
+    EndFrame,
     Frame,
     FrameDirection,
     InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    RecognizerEventsFrame,
     StartFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
@@ -26,7 +38,9 @@ from agent.frames import (
 )
 from agent.processor import FrameProcessor
 from asr.audio import SAMPLE_RATE
-from asr.recognizer import Recognizer, create_recognizer
+from asr.events import Final, Partial, StreamEvent, Word, join_words
+from asr.recognizer import Recognizer, StreamingRecognizer, capabilities, create_recognizer
+from asr.utterances import UtteranceStreams
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +87,19 @@ class AudioHistory:
             pass
 
 
+def load_recognizer(config: STTConfig) -> Recognizer:
+    try:
+        return create_recognizer(config.recognizer, **config.options)
+    except TypeError as e:  # an option the recognizer does not take
+        raise ConfigError(f"stt.options {config.options} do not fit {config.recognizer}: {e}") from None
+
+
+def stt_processor(config: STTConfig, recognizer: Recognizer | None = None) -> FrameProcessor:
+    """The processor that fits the configured recognizer: streaming if it can stream."""
+    streams = capabilities(config.recognizer).streaming
+    return (StreamingSTTProcessor if streams else SegmentedSTTProcessor)(config, recognizer=recognizer)
+
+
 class SegmentedSTTProcessor(FrameProcessor):
     def __init__(self, config: STTConfig = STTConfig(), recognizer: Recognizer | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -85,8 +112,7 @@ class SegmentedSTTProcessor(FrameProcessor):
 
     async def start(self, frame: StartFrame):
         if self.recognizer is None:
-            self.recognizer = await asyncio.to_thread(
-                create_recognizer, self.config.recognizer, beam_size=self.config.beam_size)
+            self.recognizer = await asyncio.to_thread(load_recognizer, self.config)
             await asyncio.to_thread(self.recognizer.warmup)
 
     async def stop(self):
@@ -124,3 +150,77 @@ class SegmentedSTTProcessor(FrameProcessor):
             w.emitted_s = emitted_s
         await self.push_frame(TranscriptionFrame(text=transcript.text, words=transcript.words,
                                                  segment_end_s=speech_end_s, pts_s=speech_end_s))
+
+
+class StreamingSTTProcessor(FrameProcessor):
+    def __init__(self, config: STTConfig = STTConfig(), recognizer: StreamingRecognizer | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.recognizer = config, recognizer
+        self._streams: UtteranceStreams | None = None  # made at the first audio: its time is the call's
+        self._queued_s = 0.0  # media time of the end of the audio queued to this processor
+        self._vad: list[tuple[float, Frame]] = []  # VAD frames waiting for the audio they followed
+        self._words: list[Word] = []  # committed words of the current stretch of speech
+        self._partial = ""
+        self._pause_s: float | None = None  # the VAD speech end the next commit covers
+        self._state: tuple = ()
+
+    async def start(self, frame: StartFrame):
+        if self.recognizer is None:
+            self.recognizer = await asyncio.to_thread(load_recognizer, self.config)
+            await asyncio.to_thread(self.recognizer.warmup)
+
+    async def queue_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        if isinstance(frame, InputAudioRawFrame):
+            self._queued_s = (frame.pts_s or 0.0) + len(frame.audio) / SAMPLE_RATE
+        elif isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
+            # VAD frames overtake the audio queued here; the recognizer hears of them after the
+            # audio that came before them
+            self._vad.append((self._queued_s, frame))
+        await super().queue_frame(frame, direction)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await self.push_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            if self._streams is None:
+                self._streams = UtteranceStreams(self.recognizer, start_s=frame.pts_s or 0.0)
+            await self._publish(await asyncio.to_thread(self._streams.push, frame.audio))
+            while self._vad and self._vad[0][0] <= self._streams.now_s + 1e-6:
+                self._tell_recognizer(self._vad.pop(0)[1])
+        elif isinstance(frame, EndFrame) and self._streams:
+            for _, vad in self._vad:
+                self._tell_recognizer(vad)
+            await self._publish(await asyncio.to_thread(self._streams.finish))
+
+    def _tell_recognizer(self, vad: Frame):
+        if isinstance(vad, VADUserStartedSpeakingFrame):
+            self._pause_s = None
+            self._streams.speech_started(vad.speech_start_s)
+        else:
+            self._pause_s = vad.speech_end_s
+            self._streams.speech_stopped(vad.speech_end_s)
+
+    async def _publish(self, events: list[StreamEvent]):
+        for e in events:
+            if isinstance(e, Final):
+                self._words += e.words
+                self._partial = ""
+            elif isinstance(e, Partial):
+                self._partial = e.text
+        listening = self._streams.listening
+        state = (self._streams.end_probability(), self._streams.decoded_s())
+        if events or (listening and state != self._state):  # between stretches only the clock moves
+            self._state = state
+            await self.push_frame(RecognizerEventsFrame(events=events, end_probability=state[0], decoded_s=state[1],
+                                                        pts_s=self._streams.now_s))
+        if not listening and (self._words or self._pause_s is not None):
+            await self._commit()
+        elif any(isinstance(e, (Final, Partial)) for e in events):
+            text = join_words([w.text for w in self._words] + ([self._partial] if self._partial else []))
+            await self.push_frame(InterimTranscriptionFrame(text=text, pts_s=self._streams.now_s))
+
+    async def _commit(self):
+        """The stretch of speech is closed: its words as one final transcript."""
+        end_s = self._pause_s if self._pause_s is not None else self._streams.now_s
+        words, self._words, self._partial, self._pause_s = self._words, [], "", None
+        await self.push_frame(TranscriptionFrame(text=join_words([w.text for w in words]), words=words,
+                                                 segment_end_s=end_s, pts_s=end_s))

@@ -2,9 +2,12 @@
 
 It owns the two decisions of turn-taking in the graph:
 
-- *end of turn*: when the detector's due time has passed and every transcription of the
-  turn's speech has arrived (so a late STT final can never split a turn or start a second
-  reply), it pushes ``UserStoppedSpeakingFrame`` and the turn's text as ``UserTurnFrame``;
+- *end of turn*: when the detector's due time has passed and the turn's speech is
+  transcribed up to its last VAD speech end (so a late STT final can never split a turn or
+  start a second reply), it pushes ``UserStoppedSpeakingFrame`` and the turn's text as
+  ``UserTurnFrame``. The detector hears VAD, transcripts and, from a streaming recognizer,
+  sentence-end punctuation and the LLM's sentence-end probability; new evidence during a
+  pause re-decides when the turn ends;
 - *barge-in*: caller speech while the bot is speaking goes to a ``BargeInClassifier``: the
   bot's audio is paused at the onset (``BotAudioPauseFrame``), then either resumed
   (``BotAudioResumeFrame``: a backchannel, whose words never become a user turn) or cut
@@ -28,6 +31,7 @@ from agent.frames import (
     FrameDirection,
     InterimTranscriptionFrame,
     InterruptionFrame,
+    RecognizerEventsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -36,6 +40,7 @@ from agent.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from agent.processor import FrameProcessor
+from asr.events import SentenceEnd
 from turn_taking.bargein import Action, BargeInClassifier
 from turn_taking.detectors import EndOfTurnDetector, create_detector
 
@@ -48,13 +53,14 @@ class UserTurnProcessor(FrameProcessor):
     def __init__(self, config: TurnConfig = TurnConfig(), detector: EndOfTurnDetector | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.detector = detector or create_detector(config.detector, end_silence_ms=config.end_silence_ms)
+        self.detector = detector or create_detector(config.detector, **config.detector_settings())
         self.turn_index = 0
         self._turn_open = False
         self._texts: list[str] = []
-        self._pending_transcripts = 0
+        self._transcribed_s = 0.0  # the latest speech end whose transcript has arrived
         self._transcript_arrived = asyncio.Event()
         self._last_speech_end_s = 0.0
+        self._paused = False  # the caller is silent inside an open turn: a decision is pending
         self._decision: asyncio.Task | None = None
         self._bot_speaking = False
         self._reply_pending = False  # a turn was taken and its reply has not finished playing
@@ -62,7 +68,6 @@ class UserTurnProcessor(FrameProcessor):
         self._barge_in = BargeInClassifier(config.barge_in)
         self._overlap_start_s: float | None = None  # onset of caller speech heard over the bot
         self._overlap_texts: list[str] = []
-        self._overlap_pending = 0  # its speech segments whose transcript has not arrived
         self._barge_timer: asyncio.Task | None = None
 
     async def stop(self):
@@ -78,6 +83,8 @@ class UserTurnProcessor(FrameProcessor):
             await self._on_speech_end(frame)
         elif isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame)):
             await self._on_transcript(frame)
+        elif isinstance(frame, RecognizerEventsFrame):
+            await self._on_recognizer(frame)
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
             self._barge_in.bot_started()
@@ -93,10 +100,11 @@ class UserTurnProcessor(FrameProcessor):
 
     async def _on_speech_start(self, frame: VADUserStartedSpeakingFrame):
         await self._cancel_decision()
+        self._paused = False
         t = frame.speech_start_s
         if not self._turn_open and self.config.allow_interruptions and self._bot_speaking:
             if not self._barge_in.deciding:
-                self._overlap_start_s, self._overlap_texts, self._overlap_pending = t, [], 0
+                self._overlap_start_s, self._overlap_texts = t, []
             await self._apply(self._barge_in.on_speech_start(t, self.clock.now()))
             return
         self.detector.on_speech_start(t)
@@ -113,33 +121,50 @@ class UserTurnProcessor(FrameProcessor):
         self._last_speech_end_s = frame.speech_end_s
         if not self._turn_open:
             if self._overlap_start_s is not None and self._barge_in.caller_speaking:
-                self._overlap_pending += 1
                 await self._apply(self._barge_in.on_speech_end(frame.speech_end_s, self.clock.now()))
             return
-        self._pending_transcripts += 1
+        self._paused = True
         self.detector.on_speech_end(frame.speech_end_s)
         await self._schedule_decision()
 
     async def _on_transcript(self, frame: TranscriptionFrame | InterimTranscriptionFrame):
         final = isinstance(frame, TranscriptionFrame)
         text = frame.text.strip()
+        if final:
+            covered = frame.segment_end_s if frame.segment_end_s is not None else self._last_speech_end_s
+            self._transcribed_s = max(self._transcribed_s, covered)
         if not self._turn_open and self._overlap_start_s is not None:  # words heard over the bot
             if final:
-                self._overlap_pending = max(0, self._overlap_pending - 1)
                 self._overlap_texts += [text] if text else []
             heard = " ".join(self._overlap_texts + ([] if final else [text]))
             await self._apply(self._barge_in.on_transcript(heard, self.clock.now()))
             return
-        if not final:
-            return
         if not self._turn_open:  # a late transcript of speech that opened no turn (a backchannel)
-            log.debug("dropped a transcript outside any turn: %r", text)
+            if final:
+                log.debug("dropped a transcript outside any turn: %r", text)
             return
-        self._pending_transcripts = max(0, self._pending_transcripts - 1)
+        if not final:  # a streaming recognizer's words so far: the detector reads their tail
+            self.detector.on_transcript(" ".join([*self._texts, text]), False, self.clock.now())
+            await self._reconsider()
+            return
         if text:
             self._texts.append(text)
         self.detector.on_transcript(" ".join(self._texts), True, frame.pts_s or 0.0)
         self._transcript_arrived.set()
+
+    async def _on_recognizer(self, frame: RecognizerEventsFrame):
+        now = self.clock.now()
+        for e in frame.events:
+            if isinstance(e, SentenceEnd):
+                self.detector.on_sentence_end(e.mark, e.time_s, now)
+        if frame.end_probability is not None:
+            self.detector.on_end_probability(frame.end_probability, now)
+        await self._reconsider()
+
+    async def _reconsider(self):
+        """New evidence during a pause may move the turn's end: decide again."""
+        if self._turn_open and self._paused and not self._committing:
+            await self._schedule_decision()
 
     # ------------------------------------------------------------ barge-in
 
@@ -168,12 +193,13 @@ class UserTurnProcessor(FrameProcessor):
         onset, self._overlap_start_s = self._overlap_start_s, None
         if onset is None or self._turn_open:
             return
-        self._turn_open, self._texts, self._pending_transcripts = True, list(self._overlap_texts), self._overlap_pending
+        self._turn_open, self._texts = True, list(self._overlap_texts)
         self.detector.on_speech_start(onset)
         await self.push_frame(UserStartedSpeakingFrame(speech_start_s=onset, interrupted_bot=interrupted, pts_s=onset))
         if self._texts:
             self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
         if not self._barge_in.caller_speaking:  # already silent: decide as after any speech end
+            self._paused = True
             self.detector.on_speech_end(self._last_speech_end_s)
             await self._schedule_decision()
 
@@ -198,7 +224,7 @@ class UserTurnProcessor(FrameProcessor):
         if due is None:
             return
         deadline = self.clock.now() + TRANSCRIPT_WAIT_S
-        while self._pending_transcripts > 0 and self.clock.now() < deadline:
+        while self._transcribed_s < self._last_speech_end_s and self.clock.now() < deadline:
             self._transcript_arrived.clear()
             try:
                 await asyncio.wait_for(self._transcript_arrived.wait(), deadline - self.clock.now())
@@ -212,7 +238,7 @@ class UserTurnProcessor(FrameProcessor):
 
     async def _take_turn(self):
         text = " ".join(self._texts)
-        self._turn_open, self._texts, self._pending_transcripts = False, [], 0
+        self._turn_open, self._texts, self._paused = False, [], False
         self.detector.reset()
         if not text:
             return  # speech without words (a cough, noise): no turn to answer

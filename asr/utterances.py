@@ -20,8 +20,8 @@ shipped checkpoint is also sensitive to leading silence: on the test split, 0.64
 raises WER from 30.8 % to 37.7–39.5 %, while the 0.3 s lead used here costs 1.3 points
 (asr/RESULTS.md, leading silence).
 
-Every time in the events (word spans, emission, sentence ends) is moved to call time: seconds
-of audio pushed since the call began.
+Every time in the events (word spans, emission, sentence ends) is moved to call time: ``start_s``
+(the call time of the first sample pushed) plus the seconds of audio pushed since.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ LEAD_S = 0.3  # audio before the speech onset a fresh stream hears
 
 
 class UtteranceStreams:
-    def __init__(self, recognizer: StreamingRecognizer):
-        self.recognizer = recognizer
+    def __init__(self, recognizer: StreamingRecognizer, start_s: float = 0.0):
+        self.recognizer, self.start_s = recognizer, start_s
         self._stream: RecognizerStream = recognizer.stream()
         self._offset_s = 0.0  # call time of the current stream's first sample
         self.received = 0  # samples pushed in the whole call
@@ -53,8 +53,13 @@ class UtteranceStreams:
         self._closed_end_probability: float | None = None  # the last stream's, at its pause
 
     @property
+    def listening(self) -> bool:
+        """Whether a stream is open: from a VAD start to the commit after the next stop."""
+        return self._listening
+
+    @property
     def now_s(self) -> float:
-        return self.received / SAMPLE_RATE
+        return self.start_s + self.received / SAMPLE_RATE
 
     def push(self, pcm: np.ndarray) -> list[StreamEvent]:
         """Mono float32 16 kHz caller audio; returns events in call time."""

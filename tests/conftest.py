@@ -47,6 +47,14 @@ def speech():
 
 
 @pytest.fixture(scope="session")
+def trade():
+    """The shipped TRADE streaming recognizer at 640 ms chunks."""
+    from asr.recognizer import create_recognizer
+
+    return create_recognizer("trade", chunk_ms=640)
+
+
+@pytest.fixture(scope="session")
 def models():
     """The agent's default models (Silero, Whisper tiny.en, SmolLM2, Piper joe), loaded once."""
     from agent.call import AgentModels

@@ -11,16 +11,10 @@ from livekit.agents import llm, stt
 
 from asr.audio import SAMPLE_RATE, resample
 from asr.eval.wer import word_errors
-from asr.recognizer import create_recognizer
 from integrations.livekit import TradeSTT, TradeTurnDetector
 
 pytestmark = pytest.mark.models
 LEAD_S, PAUSE_S, TAIL_S = 0.5, 1.5, 2.0
-
-
-@pytest.fixture(scope="module")
-def trade():
-    return create_recognizer("trade", chunk_ms=640)
 
 
 @pytest.fixture(scope="module")

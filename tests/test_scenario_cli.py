@@ -72,3 +72,36 @@ def test_cli_bad_config_override_exits_2(tmp_path, capsys):
 def test_help_teaches_by_example():
     out = subprocess.run([sys.executable, "-m", "agent", "--help"], capture_output=True, text=True).stdout
     assert "python -m agent call --scenario" in out and "demo" in out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["demo", "--set", "turn.detector=adaptive"], "does not stream: set stt.recognizer=trade"),
+    (["demo", "--set", "turn.detector=smart_turn"], "integrations/pipecat"),
+    (["demo", "--set", "stt.recognizer=trade", "--set", "turn.detector=fusion",
+      "--set", "turn.detector_options.delta=5"], "unexpected keyword argument 'delta'"),
+    (["demo", "--set", "stt.recognizer=whisper-huge"], "unknown recognizer"),
+    (["bench", "--variant", "a b:stt.recognizer=trade"], "expected NAME"),
+    (["bench", "--variant", "x", "--variant", "x:turn.end_silence_ms=300"], "share a name"),
+    (["bench", "--variant", "t:turn.detector=adaptive"], "does not stream"),
+    (["bench", "--voice", "espeak:klingon"], "no voice"),
+])
+def test_configurations_the_agent_cannot_run_exit_2_before_loading(tmp_path, capsys, args, msg):
+    code = main([*args, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT and msg in err and len(err.splitlines()) == 1, err
+
+
+def test_bench_summary_counts_what_a_caller_feels():
+    from agent.bench import Variant, summarize_variant
+
+    assert Variant.parse("trade:stt.recognizer=trade,turn.detector=adaptive") == Variant(
+        "trade", ["stt.recognizer=trade", "turn.detector=adaptive"])
+    assert Variant.parse("baseline") == Variant("baseline", [])
+    turn = {"text": "my order number is four five", "transcript": "my order number is four five",
+            "cut_off": False, "eou_delay_ms": 400.0, "voice_to_voice_ms": 1500.0}
+    turns = [turn, {**turn, "transcript": "my order", "cut_off": True, "eou_delay_ms": 200.0},
+             {**turn, "transcript": None, "eou_delay_ms": None, "voice_to_voice_ms": None}]
+    s = summarize_variant(turns)
+    assert (s["turns"], s["cut_offs"], s["unanswered"]) == (3, 1, 1)
+    assert s["eou_p50_ms"] == 300.0 and s["v2v_p50_ms"] == 1500.0
+    assert s["wer"] == round((4 + 6) / 18, 4)  # four words missing from one turn, all six from another

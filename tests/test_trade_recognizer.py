@@ -18,11 +18,6 @@ from asr.voices import load_voice
 pytestmark = pytest.mark.models
 
 
-@pytest.fixture(scope="module")
-def trade():
-    return create_recognizer("trade", chunk_ms=640)
-
-
 def _run(stream, audio, chunk_ms=640):
     return [(arrived, e) for arrived, events in feed(stream, audio, chunk_ms) for e in events]
 

@@ -13,6 +13,7 @@ from agent.frames import (
     FrameDirection,
     InterimTranscriptionFrame,
     InterruptionFrame,
+    RecognizerEventsFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -25,6 +26,7 @@ from agent.runner import PipelineTask
 from agent.turns import UserTurnProcessor
 from agent.vad import VADProcessor
 from asr.audio import trim_silence
+from asr.events import SentenceEnd
 from asr.voices import load_voice
 from turn_taking.bargein import BargeInPolicy
 from turn_taking.vad import SileroVAD
@@ -208,3 +210,55 @@ def test_audio_history_slices_by_media_time_and_forgets_old_audio():
     assert t0 == pytest.approx(1.5) and len(audio) == 1600 and audio[0] == 1.5 * 16000
     audio, t0 = h.slice(0.0, 0.5)  # forgotten: more than max_s ago
     assert len(audio) == 0
+
+
+async def _adaptive_turn_task():
+    """A turn processor on our adaptive detector: 0.1 s after a finished sentence, 1.5 s when
+    the recognizer has said nothing about the pause, 3 s after a dangling word."""
+    config = TurnConfig(detector="adaptive", detector_options={"complete_ms": 100, "unknown_ms": 1500,
+                                                               "incomplete_ms": 3000})
+    turns, sink = UserTurnProcessor(config), Collector()
+    task = PipelineTask(Pipeline([turns, sink]))
+    runner = asyncio.create_task(task.run())
+    await asyncio.sleep(0.02)
+    return task, sink, runner
+
+
+async def _pause_after(task, text: str, *, sentence_end: bool) -> float:
+    """The caller says ``text`` and pauses; returns how long after the pause the turn was taken."""
+    now = task.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now - 1.0))
+    await task.queue_frame(InterimTranscriptionFrame(text=text))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now))
+    await asyncio.sleep(0.05)  # the recognizer reaches the pause a little later
+    events = [SentenceEnd(".", now - 0.05, task.clock.now())] if sentence_end else []
+    await task.queue_frame(RecognizerEventsFrame(events=events, end_probability=0.05))
+    await task.queue_frame(TranscriptionFrame(text=text + ("." if sentence_end else ""), segment_end_s=now))
+    return now
+
+
+async def test_a_sentence_end_from_the_recognizer_takes_the_turn_sooner():
+    task, sink, runner = await _adaptive_turn_task()
+    await _pause_after(task, "I want to change my delivery address", sentence_end=True)
+    async with asyncio.timeout(0.6):  # well before the 1.5 s the detector waits without evidence
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    assert sink.of(UserTurnFrame)[0].text == "I want to change my delivery address."
+    await task.cancel()
+    await runner
+
+    task, sink, runner = await _adaptive_turn_task()  # the same words with no sentence end: it waits
+    await _pause_after(task, "I want to change my delivery address", sentence_end=False)
+    await asyncio.sleep(1.0)
+    assert not sink.of(UserTurnFrame)
+    await task.cancel()
+    await runner
+
+
+async def test_a_dangling_word_in_the_live_transcript_holds_the_turn():
+    task, sink, runner = await _adaptive_turn_task()
+    await _pause_after(task, "I want to change my address and", sentence_end=False)
+    await asyncio.sleep(2.0)  # past the 1.5 s of an undecided pause
+    assert not sink.of(UserTurnFrame)
+    await task.cancel()
+    await runner

@@ -1,0 +1,70 @@
+"""The agent's streaming STT processor on the real TRADE checkpoint and Silero VAD: what it
+sends the user-turn processor for two stretches of speech, on a call clock that does not
+start at zero (a browser call's first audio arrives some time into the call)."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from agent.frames import (
+    EndFrame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    RecognizerEventsFrame,
+    TranscriptionFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from agent.pipeline import Pipeline
+from agent.runner import PipelineTask
+from agent.stt import StreamingSTTProcessor
+from agent.vad import VADProcessor
+from asr.audio import FRAME_SAMPLES, SAMPLE_RATE
+from asr.eval.wer import word_errors
+from asr.events import SentenceEnd
+from tests.conftest import Collector
+
+pytestmark = pytest.mark.models
+T0_S, LEAD_S, PAUSE_S = 5.0, 0.6, 1.5
+
+
+async def _transcribe(trade, audio: np.ndarray) -> Collector:
+    """Every frame the STT sends, the audio pushed as fast as the graph takes it."""
+    sink = Collector()
+    task = PipelineTask(Pipeline([VADProcessor(), StreamingSTTProcessor(recognizer=trade), sink]))
+    runner = asyncio.create_task(task.run())
+    for i in range(0, len(audio), FRAME_SAMPLES):
+        await task.queue_frame(InputAudioRawFrame(audio=audio[i:i + FRAME_SAMPLES], sample_rate=SAMPLE_RATE,
+                                                  pts_s=T0_S + i / SAMPLE_RATE))
+    await task.queue_frame(EndFrame())
+    await asyncio.wait_for(runner, 120)
+    return sink
+
+
+def test_one_final_per_stretch_of_speech_with_its_sentence_ends(trade, speech):
+    clips, lines = speech
+    pad = lambda s: np.zeros(int(SAMPLE_RATE * s), np.float32)  # noqa: E731
+    audio = np.concatenate([pad(LEAD_S), clips[0], pad(PAUSE_S), clips[2], pad(PAUSE_S)])
+    first_end = T0_S + LEAD_S + len(clips[0]) / SAMPLE_RATE
+    sink = asyncio.run(_transcribe(trade, audio))
+
+    finals, stops = sink.of(TranscriptionFrame), [f.speech_end_s for f in sink.of(VADUserStoppedSpeakingFrame)]
+    # each final covers a VAD speech end, in order, the last one included: what the turn
+    # processor waits for (a pause the caller ends before the words are committed joins the next)
+    ends = [f.segment_end_s for f in finals]
+    assert set(ends) <= set(stops) and ends == sorted(ends) and ends[-1] == stops[-1], (ends, stops)
+    said = [[f for f in finals if f.segment_end_s < first_end + PAUSE_S / 2],
+            [f for f in finals if f.segment_end_s > first_end + PAUSE_S / 2]]
+    for part, line in zip(said, [lines[0], lines[2]]):
+        text = " ".join(f.text for f in part)
+        assert word_errors(line, text).wer < 0.4, (line, text)
+        assert text.rstrip()[-1] in ".?!", text  # the sentence's mark joins its words
+    # word times are on the call's clock (it started at T0_S), inside their stretch of speech
+    words = said[0][0].words
+    assert T0_S + LEAD_S - 0.5 <= words[0].start_s and said[0][-1].words[-1].end_s <= first_end + 0.5, words
+    assert said[1][0].words[0].start_s > first_end
+    # while the caller spoke: interim text, and the recognizer's evidence for the detector
+    assert sink.of(InterimTranscriptionFrame)
+    marks = [e for f in sink.of(RecognizerEventsFrame) for e in f.events if isinstance(e, SentenceEnd)]
+    assert any(abs(m.time_s - first_end) < 0.6 for m in marks), (marks, first_end)
+    assert all(f.end_probability is None or 0 <= f.end_probability <= 1 for f in sink.of(RecognizerEventsFrame))
