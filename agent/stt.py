@@ -179,6 +179,10 @@ class StreamingSTTProcessor(FrameProcessor):
         await super().queue_frame(frame, direction)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, EndFrame) and self._streams:  # the words still held go out before the end
+            while self._vad:
+                self._tell_recognizer(self._vad.pop(0)[1])
+            await self._publish(await asyncio.to_thread(self._streams.finish))
         await self.push_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
             if self._streams is None:
@@ -186,10 +190,6 @@ class StreamingSTTProcessor(FrameProcessor):
             await self._publish(await asyncio.to_thread(self._streams.push, frame.audio))
             while self._vad and self._vad[0][0] <= self._streams.now_s + 1e-6:
                 self._tell_recognizer(self._vad.pop(0)[1])
-        elif isinstance(frame, EndFrame) and self._streams:
-            for _, vad in self._vad:
-                self._tell_recognizer(vad)
-            await self._publish(await asyncio.to_thread(self._streams.finish))
 
     def _tell_recognizer(self, vad: Frame):
         if isinstance(vad, VADUserStartedSpeakingFrame):

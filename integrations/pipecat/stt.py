@@ -18,7 +18,8 @@ pipecat's frames:
   without waiting for more speech; at ``EndFrame`` whatever it holds comes out;
 - everything, with sentence-end punctuation, the LLM's sentence-end probability and how far
   decoding has got, also goes out as a ``RecognizerEventsFrame`` per decode step, for
-  ``TradeTurnStopStrategy``.
+  ``TradeTurnStopStrategy`` (between stretches of speech only when something happened: there
+  is nothing to decode).
 
 Audio at any sample rate is resampled to 16 kHz with pipecat's stream resampler.
 """
@@ -82,6 +83,7 @@ class TradeSTTService(STTService):
         self._streams: UtteranceStreams | None = None
         self._resampler = create_stream_resampler()
         self._last_state: tuple = ()
+        self._was_listening = False
         self._pause_s = -1.0  # call time of the last VAD speech end
 
     async def start(self, frame: StartFrame):
@@ -132,7 +134,9 @@ class TradeSTTService(STTService):
             elif isinstance(e, Partial):
                 out.append(InterimTranscriptionFrame(e.text, self._user_id, time_now_iso8601(), result=e))
         state = (self._streams.end_probability(), self._streams.decoded_s())  # read off the last step
-        if events or state != self._last_state:
+        listening, was_listening = self._streams.listening, self._was_listening
+        self._was_listening = listening
+        if events or (state != self._last_state and (listening or was_listening)):  # between turns only time moves
             self._last_state = state
             out.append(RecognizerEventsFrame(events=events, end_probability=state[0], decoded_s=state[1]))
         return out
