@@ -31,7 +31,7 @@ from agent.turns import UserTurnProcessor
 from agent.vad import VADProcessor
 from asr.recognizer import Recognizer
 from asr.voices import Voice, load_voice
-from turn_taking.vad import SileroVAD
+from asr.vad import SileroVAD
 
 log = logging.getLogger(__name__)
 

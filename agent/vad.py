@@ -1,6 +1,6 @@
 """Silero VAD as a frame processor: caller audio in, speech start/stop frames out.
 
-The model and the start/stop hysteresis live in ``turn_taking.vad`` (the evaluation replays the
+The model and the start/stop hysteresis live in ``asr.vad`` (the evaluation replays the
 same segmenter over cached probabilities). Speech start is stamped with the media time where that
 speech began, speech stop with the time the silence began, so downstream delays are measured from
 the true pause onset.
@@ -21,7 +21,7 @@ from agent.frames import (
 )
 from agent.processor import FrameProcessor
 from asr.audio import SAMPLE_RATE
-from turn_taking.vad import SileroVAD, SpeechSegmenter, StreamingVAD
+from asr.vad import SileroVAD, SpeechSegmenter, StreamingVAD
 
 
 class VADProcessor(FrameProcessor):

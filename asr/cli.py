@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--lead-silence", type=float, default=0.0, metavar="S",
                    help="start every stream with S seconds of silence (a stream opened before the caller "
                         "speaks: compare with 0 on the same --limit)")
+    e.add_argument("--vad", action="store_true",
+                   help="hear each stream as the agent hears a call: Silero VAD opens one recognizer stream per "
+                        "stretch of speech (asr.utterances; streaming recognizers with --chunk-ms)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
@@ -169,11 +172,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.recognizer} is an offline recognizer; --chunk-ms applies to streaming ones",
                   file=sys.stderr)
             return 2
+        if args.vad and chunks == [None]:
+            print("error: --vad drives a streaming recognizer: give a streaming --recognizer and --chunk-ms",
+                  file=sys.stderr)
+            return 2
         from asr.data.manifest import ManifestError
 
         try:
             run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option),
-                args.join, args.lead_silence)
+                args.join, args.lead_silence, args.vad)
         except (ManifestError, TypeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -198,3 +198,21 @@ def test_transcribe_cli_with_options(speech, tmp_path, capsys):
     assert "4567" in out["text"].replace(" ", "").replace(",", "")
     assert out["sentence_ends"] and out["sentence_ends"][-1]["mark"] == "."
     assert main(["transcribe", str(wav), "--recognizer", "trade", "--option", "beams=2"]) == 2
+
+
+def test_vad_driven_streams_hear_each_stretch_of_speech_in_its_own_stream(trade, speech):
+    from asr.utterances import VADUtterances
+
+    clips, lines = speech
+    pad = lambda s: np.zeros(int(16000 * s), np.float32)  # noqa: E731
+    audio = np.concatenate([pad(0.8), clips[0], pad(1.5), clips[2], pad(1.5)])
+    rec = VADUtterances(trade)
+    stream = rec.stream()
+    events = [e for _, events in feed(stream, audio, 20) for e in events]
+    words = [w for e in events if isinstance(e, Final) for w in e.words]
+    first_end = 0.8 + len(clips[0]) / 16000
+    heard = [" ".join(w.text for w in words if (w.end_s < first_end + 0.75) == first) for first in (True, False)]
+    for text, line in zip(heard, [lines[0], lines[2]]):
+        assert word_errors(line, text).wer < 0.4, (line, text)
+    assert stream.utterances.streams_started == 3  # one per stretch of speech, and a fresh one waiting
+    assert rec.name == "trade+vad" and rec.chunk_ms == trade.chunk_ms

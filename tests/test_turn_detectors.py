@@ -12,7 +12,7 @@ from turn_taking.detectors.adaptive import tail_cue
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Signal, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
-from turn_taking.vad import WINDOW_S, SpeechSegmenter, speech_boundaries
+from asr.vad import WINDOW_S, SpeechSegmenter, speech_boundaries
 
 
 def _speech_end(t):

@@ -29,7 +29,7 @@ from asr.audio import trim_silence
 from asr.events import SentenceEnd
 from asr.voices import load_voice
 from turn_taking.bargein import BargeInPolicy
-from turn_taking.vad import SileroVAD
+from asr.vad import SileroVAD
 from tests.conftest import Collector
 
 

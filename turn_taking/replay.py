@@ -14,7 +14,7 @@ import numpy as np
 
 from turn_taking.detectors.base import EndOfTurnDetector
 from turn_taking.trace import VAD_PARAMS, CallerTrace
-from turn_taking.vad import speech_boundaries
+from asr.vad import speech_boundaries
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from asr.eval.harness import PUSH_MS, TAIL_S
 from asr.recognizer import StreamingRecognizer, feed_live
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
-from turn_taking.vad import WINDOW_S, SileroVAD, speech_boundaries
+from asr.vad import WINDOW_S, SileroVAD, speech_boundaries
 
 TRACE_VERSION = 1
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay

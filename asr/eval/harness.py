@@ -20,6 +20,8 @@ the rest is chunking, look-ahead, committing and compute.
 ``join`` > 1 plays that many consecutive utterances as one stream with ``JOIN_GAP_S`` pauses
 (the long-stream test: WER should hold as streams grow). ``lead_s`` starts every stream with
 that much silence (a stream opened before the caller speaks: accuracy should not depend on it).
+``vad`` hears every stream as the agent hears a call: Silero VAD opens a recognizer stream per
+stretch of speech (``asr.utterances.VADUtterances``); compare with the same run without it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
 from asr.normalize import normalize
 from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed_live
+from asr.utterances import VADUtterances
 
 PUSH_MS = 20
 TAIL_S = 1.0
@@ -233,18 +236,22 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None],
-        concurrency: bool = False, options: dict | None = None, join: int = 1, lead_s: float = 0.0) -> list[dict]:
+        concurrency: bool = False, options: dict | None = None, join: int = 1, lead_s: float = 0.0,
+        vad: bool = False) -> list[dict]:
     """Every manifest × chunk size; writes results.json and results.md (rewritten after each row)
     and each run's per-stream hypotheses and errors
-    (``<manifest>-<chunk>[-x<join>][-lead<s>].utterances.jsonl``)."""
+    (``<manifest>-<chunk>[-x<join>][-lead<s>][-vad].utterances.jsonl``). With ``vad`` each
+    stream is heard as in a call: VAD opens a recognizer stream per stretch of speech."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for c in chunks:
         rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}), **(options or {}))
+        if vad:
+            rec = VADUtterances(rec)
         for m in manifests:
             result = evaluate(rec, m, limit, c, concurrency, join, lead_s)
             rows.append(result.summary())
-            suffix = (f"-x{join}" if join > 1 else "") + (f"-lead{lead_s:g}" if lead_s else "")
+            suffix = (f"-x{join}" if join > 1 else "") + (f"-lead{lead_s:g}" if lead_s else "") + ("-vad" if vad else "")
             with open(out / f"{Path(m).stem}-{c or 'offline'}{suffix}.utterances.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in result.per_utterance)
             (out / "results.json").write_text(json.dumps(rows, indent=2))

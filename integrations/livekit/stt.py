@@ -3,7 +3,7 @@
     session = AgentSession(stt=TradeSTT(detector="adaptive"), llm=..., tts=...,
                            turn_handling={"turn_detection": "stt"})
 
-Each stream runs the real Silero VAD (``turn_taking.vad``, with the agent's hysteresis and
+Each stream runs the real Silero VAD (``asr.vad``, with the agent's hysteresis and
 ``VADConfig``), the recognizer one stretch of speech at a time
 (``asr.utterances.UtteranceStreams``) and a ``turn_taking`` detector (``TurnTracker``). It sends LiveKit's speech events:
 
@@ -32,7 +32,7 @@ from asr.events import Final, Partial, StreamEvent, Word, join_words
 from asr.recognizer import StreamingRecognizer, capabilities, create_recognizer
 from asr.utterances import UtteranceStreams
 from turn_taking.tracker import TurnTracker
-from turn_taking.vad import SileroVAD, SpeechSegmenter, StreamingVAD
+from asr.vad import SileroVAD, SpeechSegmenter, StreamingVAD
 
 LANGUAGE = "en"
 

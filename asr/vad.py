@@ -1,8 +1,9 @@
 """Silero VAD and the hysteresis that turns its per-window speech probabilities into speech
 start/stop events.
 
-One ``SpeechSegmenter`` serves the live agent (fed window by window) and the evaluation (fed a
-cached probability track), so both see the same speech boundaries. A start is stamped with the
+One ``SpeechSegmenter`` serves the live agent and ``asr eval --vad`` (fed window by window) and
+the turn-taking evaluation (fed a cached probability track), so all see the same speech
+boundaries. A start is stamped with the
 media time where the speech began and a stop with the time the silence began, so downstream
 delays are measured from the true onsets; each becomes *known* only ``start_ms``/``stop_ms`` later.
 """
