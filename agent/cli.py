@@ -44,13 +44,13 @@ def _parser(prog: str, add_arguments) -> argparse.ArgumentParser:
                "--set vad.stop_ms=150", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(sp):
+    def common(sp, extended: bool = True):
         sp.add_argument("--config", type=Path, help="agent config YAML (sections vad, stt, turn, llm, tts)")
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config value, e.g. --set llm.max_new_tokens=32 (repeatable)")
         sp.add_argument("-v", "--verbose", action="store_true", help="log every component's details")
-        if add_arguments:
-            add_arguments(sp)
+        if add_arguments and extended:
+            add_arguments(sp, sp.prog.split()[-1])
 
     call = sub.add_parser("call", help="run a scripted call (see agent/scenarios/*.yaml for the format)",
                           description="Stream a scripted caller into the agent in real time and measure it.")
@@ -91,7 +91,7 @@ def _parser(prog: str, add_arguments) -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=_at_least_one, default=1, help="times each call runs (default 1)")
     bench.add_argument("--out", type=Path, default=Path("runs/bench"),
                        help="bench.md, bench.json and every call's outputs (default runs/bench)")
-    common(bench)
+    common(bench, extended=False)  # an integration's session watches one call at a time
     return p
 
 
@@ -116,25 +116,28 @@ async def _bench(args, console):
     console.print(markdown_table(summary, variants), markup=False)
 
 
-async def _serve(config, args, console):
+async def _serve(config, args, console, session):
     from agent.serve import serve, ssl_context
 
     await serve(config, host=args.host, port=args.port, out_dir=args.out, max_calls=args.max_calls,
-                ice_servers=args.ice_servers, tls=ssl_context(args.cert, args.key), console=console)
+                ice_servers=args.ice_servers, tls=ssl_context(args.cert, args.key), console=console,
+                session=session and (lambda call_id: session(args, config, console, call_id)))
 
 
 async def _run(scenario, config, args, console, session):
     from agent.call import run_call
 
-    async with session(args, config, console) if session else contextlib.nullcontext([]) as observers:
+    async with session(args, config, console, None) if session else contextlib.nullcontext([]) as observers:
         return await run_call(scenario, config, args.out, console=console, observers=observers)
 
 
 def main(argv: list[str] | None = None, *, prog: str = "python -m agent", add_arguments=None,
          session=None) -> int:
     """The agent's command line. Integrations extend it without the agent knowing them:
-    ``add_arguments(subparser)`` adds their options, and ``session(args, config, console)`` is an
-    async context manager that yields extra frame observers for the call (``integrations.mqtt``)."""
+    ``add_arguments(subparser, command)`` adds their options to ``call``, ``demo`` and ``serve``,
+    and ``session(args, config, console, call_id)`` is an async context manager that yields extra
+    frame observers for one call (``integrations.mqtt``); ``call_id`` is the browser call's id
+    under ``serve`` and None for a simulated call."""
     args = _parser(prog, add_arguments).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m agent", add_ar
     try:
         config = load_config(args.config, args.overrides)
         if args.command == "serve":
-            asyncio.run(_serve(config, args, console))
+            asyncio.run(_serve(config, args, console, session))
             return 0
         if args.command == "bench":
             asyncio.run(_bench(args, console))

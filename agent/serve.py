@@ -16,12 +16,11 @@ left, bot right).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import ssl
-import time
-import uuid
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -35,7 +34,7 @@ from agent.config import AgentConfig, ConfigError, explain
 from agent.metrics import EventLog, LiveTranscript
 from agent.runner import PipelineTask
 from agent.transport import AudioOutput, CallRecorder
-from agent.turn_events import EventStamper, TurnEvent, TurnEventObserver
+from agent.turn_events import EventStamper, TurnEvent, TurnEventObserver, new_call_id
 from agent.webrtc import BotAudioTrack, BrowserCaller
 
 log = logging.getLogger(__name__)
@@ -117,11 +116,13 @@ class BrowserCall:
         watching = [events, TurnEventObserver(self.page, server.config.turn.detector)]
         if server.console:
             watching.append(LiveTranscript(server.console))
-        self.task = PipelineTask(build_pipeline(server.config, server.models, caller,
-                                                AudioOutput(recorder, sink=self.bot.write)), observers=watching)
         say(f"call {self.call_id}: connected")
         try:
-            await self.task.run()
+            async with server.session(self.call_id) if server.session else contextlib.nullcontext([]) as more:
+                self.task = PipelineTask(build_pipeline(server.config, server.models, caller,
+                                                        AudioOutput(recorder, sink=self.bot.write)),
+                                         observers=[*watching, *more])
+                await self.task.run()
         finally:
             out = server.out_dir / self.call_id
             out.mkdir(parents=True, exist_ok=True)
@@ -137,9 +138,12 @@ class CallServer:
     """The web app; ``models`` may arrive after it starts listening (calls are refused until then)."""
 
     def __init__(self, config: AgentConfig, models: AgentModels | None, out_dir: str | Path, *, max_calls: int = 1,
-                 ice_servers: list[str] = (), console=None):
+                 ice_servers: list[str] = (), console=None, session=None):
+        """``session(call_id)``: an async context manager yielding more frame observers for one
+        call, e.g. an MQTT turn-event publisher (``python -m integrations.mqtt serve``)."""
         self.config, self.models, self.out_dir = config, models, Path(out_dir)
         self.max_calls, self.ice_servers, self.console = max_calls, list(ice_servers), console
+        self.session = session
         self.calls: dict[str, BrowserCall] = {}
 
     def say(self, text: str):
@@ -169,7 +173,7 @@ class CallServer:
         if len(self.calls) >= self.max_calls:
             return _error(503, f"the agent is on {len(self.calls)} call(s) already (--max-calls {self.max_calls}); "
                           "try again when one ends")
-        call_id = f"call-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        call_id = new_call_id()
         pc = RTCPeerConnection(RTCConfiguration([RTCIceServer(u) for u in self.ice_servers]))
         call = self.calls[call_id] = BrowserCall(self, call_id, pc)
         pc.on("datachannel", call.page.attach)
@@ -222,10 +226,11 @@ def ssl_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
 
 
 async def serve(config: AgentConfig, *, host: str, port: int, out_dir: Path, max_calls: int = 1,
-                ice_servers: list[str] = (), tls: ssl.SSLContext | None = None, console=None):
+                ice_servers: list[str] = (), tls: ssl.SSLContext | None = None, console=None, session=None):
     """Listen (the page answers at once), load the models, then take calls until cancelled (Ctrl-C)."""
     say = console.print if console else log.info
-    server = CallServer(config, None, out_dir, max_calls=max_calls, ice_servers=ice_servers, console=console)
+    server = CallServer(config, None, out_dir, max_calls=max_calls, ice_servers=ice_servers, console=console,
+                        session=session)
     runner = web.AppRunner(server.app())
     await runner.setup()
     try:

@@ -25,6 +25,7 @@ Version 2 added the two bot-speaking kinds (version 1 had the others, unchanged)
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated, Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -129,6 +130,11 @@ def parse_event(payload: bytes | str) -> TurnEvent:
         return _ADAPTER.validate_json(payload)
     except ValidationError as e:
         raise EventError(f"not a v{SCHEMA_VERSION} turn event: {e}") from None
+
+
+def new_call_id() -> str:
+    """A call id that sorts by start time and is safe as an MQTT topic level: call-<time>-<random>."""
+    return f"call-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 class EventStamper:

@@ -1,8 +1,11 @@
 """Browser calls (``python -m agent serve``): end to end, headless Chromium with a WAV of a caller
 as its microphone talks to the page over WebRTC through one full turn on the real bundled
-models; and the server's answers to offers it cannot take."""
+models, publishing the call's turn events to a real mosquitto as ``python -m integrations.mqtt
+serve`` does; and the server's answers to offers it cannot take."""
 
+import argparse
 import asyncio
+import io
 import json
 import socket
 import subprocess
@@ -15,11 +18,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aioice.ice import get_host_addresses
 from aiortc import RTCPeerConnection
+from rich.console import Console
 
 from agent.config import AgentConfig
 from agent.serve import CallServer
 from asr.audio import SAMPLE_RATE, resample
 from asr.eval.wer import word_errors
+from integrations.mqtt import CallRecorder
+from integrations.mqtt.__main__ import _publishing
+from tests.broker import mqtt_config, recorded, wait_for
 from tests.browser import Chromium
 
 GREETING_S = 8.0  # the caller waits out the bot's greeting, as a person would
@@ -33,11 +40,18 @@ def _caller_wav(path, clip):
     sf.write(path, audio, 48000, subtype="PCM_16")
 
 
-async def _talk(models, tmp_path, clip):
+async def _talk(models, tmp_path, clip, broker):
     if not get_host_addresses(use_ipv4=True, use_ipv6=True):
         pytest.fail("this machine has no network interface but loopback, and aiortc offers no loopback "
                     "candidates: a WebRTC call cannot connect")
-    server = CallServer(AgentConfig(), models, tmp_path / "calls")
+    mqtt = mqtt_config(broker)
+    recorder = CallRecorder(mqtt, tmp_path / "mqtt.jsonl")
+    recording = asyncio.create_task(recorder.run())
+    await asyncio.wait_for(recorder.subscribed.wait(), 10)
+    args = argparse.Namespace(broker=mqtt)  # what `python -m integrations.mqtt serve --broker URL` parses
+    quiet = Console(file=io.StringIO())
+    server = CallServer(AgentConfig(), models, tmp_path / "calls",
+                        session=lambda call_id: _publishing(args, AgentConfig(), quiet, call_id))
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -61,15 +75,18 @@ async def _talk(models, tmp_path, clip):
             call = next(iter(server.calls.values()))
             await page.evaluate("agentCall.hangUp()")
             await asyncio.wait_for(call.done.wait(), 30)
+        await wait_for(lambda: len(recorded(tmp_path / "mqtt.jsonl")) >= len(seen["events"]), 15)
     finally:
         await runner.cleanup()
-    return seen, tmp_path / "calls" / call.call_id
+        recording.cancel()
+        await asyncio.gather(recording, return_exceptions=True)
+    return seen, tmp_path / "calls" / call.call_id, recorded(tmp_path / "mqtt.jsonl")
 
 
 @pytest.mark.models
-def test_browser_call_through_one_turn(models, speech, tmp_path):
+def test_browser_call_through_one_turn(models, speech, tmp_path, broker):
     clips, lines = speech
-    seen, out = asyncio.run(_talk(models, tmp_path, clips[0]))
+    seen, out, published = asyncio.run(_talk(models, tmp_path, clips[0], broker))
     events, page_lines = seen["events"], seen["lines"]
     kinds = [e["event"] for e in events]
     eou = next(e for e in events if e["event"] == "end_of_utterance")
@@ -94,6 +111,10 @@ def test_browser_call_through_one_turn(models, speech, tmp_path):
     assert sr == SAMPLE_RATE and audio.shape[1] == 2
     assert np.abs(audio[:, 0]).max() > 0.05 and np.abs(audio[:, 1]).max() > 0.05
     assert (out / "events.jsonl").exists()
+    # and published them over MQTT under the browser call's id, as the page saw them
+    assert {e["call_id"] for e in published} == {out.name}
+    assert [(e["event"], e.get("text")) for e in published][:len(events)] == [(e["event"], e.get("text"))
+                                                                               for e in events]
 
 
 async def _offer(with_audio: bool) -> dict:

@@ -1,12 +1,14 @@
-"""Command line: simulated calls that publish their turn events, and a recorder for them.
+"""Command line: calls that publish their turn events, and a recorder for them.
 
 Usage:
     python -m integrations.mqtt demo --broker mqtt://agent@localhost:1883/acme/calls --out runs/demo
     python -m integrations.mqtt call --broker URL --scenario my.yaml --out runs/x [agent options]
+    python -m integrations.mqtt serve --broker URL [--port 8080]       # browser calls
     python -m integrations.mqtt record --broker URL --out runs/calls.jsonl [--call-id ID]
 
-``demo`` and ``call`` are ``python -m agent``'s commands plus ``--broker`` and ``--call-id``;
-every turn event of the call goes to ``<prefix>/<call_id>/<event>`` (QoS 1). ``record`` writes
+``demo``, ``call`` and ``serve`` are ``python -m agent``'s commands plus ``--broker`` (and
+``--call-id`` for the simulated ones; each browser call publishes under its own id); every turn
+event of a call goes to ``<prefix>/<call_id>/<event>`` (QoS 1). ``record`` writes
 the events of every call (or one) to JSONL, each once and in order, until Ctrl-C. Put the
 password in the URL or in the MQTT_PASSWORD environment variable.
 """
@@ -18,10 +20,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
-import uuid
 
-from agent.turn_events import TurnEventObserver
+from agent.turn_events import TurnEventObserver, new_call_id
 from integrations.mqtt.publisher import MQTTConfig, TurnEventPublisher
 from integrations.mqtt.recorder import CallRecorder
 
@@ -35,15 +35,18 @@ def _broker(url: str) -> MQTTConfig:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _add_mqtt_arguments(sp: argparse.ArgumentParser):
+def _add_mqtt_arguments(sp: argparse.ArgumentParser, command: str = "record"):
     sp.add_argument("--broker", type=_broker, required=True, metavar="URL",
                     help="mqtt://[user[:password]@]host[:port][/prefix] (password also from MQTT_PASSWORD)")
-    sp.add_argument("--call-id", default=None, help="topic level for this call (default: call-<time>-<random>)")
+    if command != "serve":  # every browser call has its own id
+        sp.add_argument("--call-id", default=None,
+                        help="topic level for this call (default: call-<time>-<random>)" if command != "record"
+                        else "record only this call (default: every call)")
 
 
 @contextlib.asynccontextmanager
-async def _publishing(args, config, console):
-    call_id = args.call_id or f"call-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+async def _publishing(args, config, console, call_id: str | None):
+    call_id = call_id or args.call_id or new_call_id()
     publisher = TurnEventPublisher(args.broker, call_id)
     await publisher.start()
     console.print(f"publishing turn events to mqtt://{args.broker.host}:{args.broker.port}/"
