@@ -12,6 +12,10 @@ their own fields:
 - ``speech_started`` / ``speech_stopped``: the caller's voice activity (VAD)
 - ``partial_transcript``: ``text`` that may still change
 - ``final_transcript``: committed ``text``
+- ``sentence_end``: a streaming recognizer emitted sentence-end punctuation ``mark`` ("." "?"
+  "!") for the audio up to ``audio_time_s``; ``media_time_s`` is when it was emitted
+- ``end_probability``: the recognizer LLM's probability ``p`` that the caller's sentence ends
+  after the words so far (sent when it moves by ``END_PROBABILITY_STEP`` or more)
 - ``end_of_utterance``: the turn is over; ``text`` of the turn, ``latency_ms`` from the true or
   VAD speech end to the decision, and the ``detector`` that made it
 - ``bot_reply``: ``text`` the bot says
@@ -19,7 +23,9 @@ their own fields:
   ``interrupted`` says whether a barge-in cut it
 - ``barge_in``: the caller talked over the bot; ``bot_text_heard`` is what was played so far
 
-Version 2 added the two bot-speaking kinds (version 1 had the others, unchanged).
+Version 2 added the bot-speaking, ``sentence_end`` and ``end_probability`` kinds (version 1 had
+the others, unchanged). The last two come only with a streaming recognizer: they are the
+semantic signal the end-of-turn detectors read.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from agent.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
+    RecognizerEventsFrame,
     TranscriptionFrame,
     TTSTextFrame,
     UserStoppedSpeakingFrame,
@@ -47,8 +54,10 @@ from agent.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from agent.transport import AudioOutput
+from asr.events import SentenceEnd
 
 SCHEMA_VERSION = 2
+END_PROBABILITY_STEP = 0.05
 
 
 class EventError(ValueError):
@@ -91,6 +100,17 @@ class EndOfUtterance(_TextEvent):
     detector: str
 
 
+class SentenceEndEvent(_Event):
+    event: Literal["sentence_end"] = "sentence_end"
+    mark: str = Field(min_length=1, max_length=3)
+    audio_time_s: float = Field(ge=0)
+
+
+class EndProbability(_Event):
+    event: Literal["end_probability"] = "end_probability"
+    p: float = Field(ge=0, le=1)
+
+
 class BotReply(_TextEvent):
     event: Literal["bot_reply"] = "bot_reply"
 
@@ -109,8 +129,8 @@ class BargeIn(_Event):
     bot_text_heard: str = ""
 
 
-_ALL = (SpeechStarted, SpeechStopped, PartialTranscript, FinalTranscript, EndOfUtterance, BotReply,
-        BotStartedSpeaking, BotStoppedSpeaking, BargeIn)
+_ALL = (SpeechStarted, SpeechStopped, PartialTranscript, FinalTranscript, SentenceEndEvent, EndProbability,
+        EndOfUtterance, BotReply, BotStartedSpeaking, BotStoppedSpeaking, BargeIn)
 TurnEvent = Annotated[Union[_ALL], Field(discriminator="event")]
 KINDS = {cls.model_fields["event"].default: cls for cls in _ALL}
 _ADAPTER = TypeAdapter(TurnEvent)
@@ -169,6 +189,7 @@ class TurnEventObserver:
     VADUserStoppedSpeakingFrame        speech_stopped  (media time of the silence onset)
     InterimTranscriptionFrame          partial_transcript
     TranscriptionFrame                 final_transcript
+    RecognizerEventsFrame              sentence_end (each mark), end_probability (on a change)
     UserStoppedSpeakingFrame +         end_of_utterance, ``latency_ms`` from the VAD speech end
     UserTurnFrame                      to the decision, ``text`` of the whole turn
     LLMFullResponseEndFrame            bot_reply
@@ -184,6 +205,7 @@ class TurnEventObserver:
         self._decided_s: dict[int, float] = {}  # turn index → decision time
         self._bot_speaking = False
         self._bot_text: list[str] = []  # sentences of the current reply sent to the audio output
+        self._p: float | None = None  # the last end probability sent
 
     def on_push_frame(self, src, dst, frame: Frame, direction: FrameDirection, wall_s: float):
         if isinstance(frame, TTSTextFrame) and isinstance(src, AudioOutput):
@@ -200,6 +222,14 @@ class TurnEventObserver:
             emit("partial_transcript", wall_s, text=frame.text)
         elif isinstance(frame, TranscriptionFrame) and frame.text:
             emit("final_transcript", wall_s, text=frame.text)
+        elif isinstance(frame, RecognizerEventsFrame):
+            for e in frame.events:
+                if isinstance(e, SentenceEnd):
+                    emit("sentence_end", wall_s, mark=e.mark, audio_time_s=max(0.0, e.time_s))
+            p = frame.end_probability
+            if p is not None and (self._p is None or abs(p - self._p) >= END_PROBABILITY_STEP):
+                self._p = p
+                emit("end_probability", wall_s, p=round(min(1.0, max(0.0, p)), 3))
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._decided_s[frame.turn_index] = wall_s
         elif isinstance(frame, UserTurnFrame):

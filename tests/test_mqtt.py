@@ -103,3 +103,29 @@ async def test_recorder_drops_duplicates_and_invalid_messages(broker, tmp_path):
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert recorder.duplicates == 1 and [r["seq"] for r in recorded(out)] == [1, 2]
+
+
+def test_the_recognizers_semantic_signal_becomes_turn_events():
+    from agent.frames import RecognizerEventsFrame
+    from agent.turn_events import EventStamper, TurnEventObserver, parse_event
+    from asr.events import Partial, SentenceEnd
+
+    class Sink:
+        def __init__(self):
+            self.stamp, self.events = EventStamper("c1"), []
+
+        def emit(self, kind, media_time_s, **fields):
+            self.events.append(parse_event(self.stamp(kind, media_time_s, **fields).model_dump_json()))
+            return self.events[-1]
+
+    sink = Sink()
+    observer = TurnEventObserver(sink, "adaptive")
+    frames = [RecognizerEventsFrame(events=[Partial("my order", 1.0)], end_probability=0.02),
+              RecognizerEventsFrame(events=[], end_probability=0.04),  # moved too little to send
+              RecognizerEventsFrame(events=[SentenceEnd(".", 2.31, 2.9)], end_probability=0.81)]
+    for i, frame in enumerate(frames):
+        observer.on_push_frame(None, None, frame, None, wall_s=3.0 + i)
+        observer.on_push_frame(None, None, frame, None, wall_s=3.5 + i)  # the same frame further on: once
+    assert [(e.event, getattr(e, "p", None) or getattr(e, "mark", None)) for e in sink.events] == [
+        ("end_probability", 0.02), ("sentence_end", "."), ("end_probability", 0.81)]
+    assert sink.events[1].audio_time_s == 2.31 and sink.events[1].media_time_s == 5.0
