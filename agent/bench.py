@@ -17,10 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from agent.call import AgentModels, run_call
 from agent.config import AgentConfig
+from agent.metrics import summarize
 from agent.scenario import Scenario
 from asr.eval.wer import ErrorCounts, word_errors
 
@@ -40,18 +39,15 @@ class Variant:
         return cls(name, [o for o in rest.split(",") if o])
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
-
-
 def summarize_variant(turns: list[dict]) -> dict:
+    """The call summary (``agent.metrics.summarize``) over all of a variant's turns, plus turns
+    never answered and the WER of the turns as understood."""
+    calls = summarize(turns)
     errors = sum((word_errors(t["text"], t["transcript"] or "") for t in turns), ErrorCounts())
-    eou = [t["eou_delay_ms"] for t in turns if t["eou_delay_ms"] is not None]
-    v2v = [t["voice_to_voice_ms"] for t in turns if t["voice_to_voice_ms"] is not None]
-    return {"turns": len(turns), "cut_offs": sum(t["cut_off"] for t in turns),
+    eou, v2v = calls["eou_delay_ms"], calls["voice_to_voice_ms"]
+    return {"turns": len(turns), "cut_offs": calls["cut_offs"],
             "unanswered": sum(t["eou_delay_ms"] is None for t in turns),
-            "eou_p50_ms": _pct(eou, 50), "eou_p95_ms": _pct(eou, 95),
-            "v2v_p50_ms": _pct(v2v, 50), "v2v_p95_ms": _pct(v2v, 95),
+            "eou_p50_ms": eou["p50"], "eou_p95_ms": eou["p95"], "v2v_p50_ms": v2v["p50"], "v2v_p95_ms": v2v["p95"],
             "wer": round(errors.wer, 4), "reference_words": errors.reference_words}
 
 

@@ -187,7 +187,9 @@ class StreamingSTTProcessor(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             if self._streams is None:
                 self._streams = UtteranceStreams(self.recognizer, start_s=frame.pts_s or 0.0)
-            await self._publish(await asyncio.to_thread(self._streams.push, frame.audio))
+            streams = self._streams  # between stretches of speech a push only holds the audio: no thread
+            await self._publish(await asyncio.to_thread(streams.push, frame.audio) if streams.listening
+                                else streams.push(frame.audio))
             while self._vad and self._vad[0][0] <= self._streams.now_s + 1e-6:
                 self._tell_recognizer(self._vad.pop(0)[1])
 
