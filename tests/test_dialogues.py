@@ -122,3 +122,39 @@ def test_malformed_labels_are_a_clear_error(tmp_path):
     path.write_text('{"id": 3}\n')
     with pytest.raises(LabelError, match="test.jsonl:1"):
         read_dialogues(path)
+
+
+def test_caller_turns_export_as_training_examples(tmp_path, dialogues):
+    """Each caller turn and backchannel becomes one clip: its own words inside, only the call's
+    quiet around them, and a reference the recognizer's vocabulary can target."""
+    from asr.audio import load_audio
+    from asr.data.manifest import read_manifest
+    from asr.models.trade.targets import make_targets
+    from asr.vocab import CompactVocab
+    from turn_taking.data.dialogues import write_dialogue
+    from turn_taking.data.labels import Dialogue
+    from turn_taking.data.turns_manifest import export
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for split, picked in (("dev", [3]), ("test", [0])):
+        with (calls / f"{split}.jsonl").open("w") as f:
+            for i in picked:
+                audio, d = dialogues[i]
+                f.write(write_dialogue(calls, audio, Dialogue(**d.model_dump())).model_dump_json() + "\n")
+    stats = export(calls / "dev.jsonl", tmp_path / "turns")
+    utts = read_manifest(tmp_path / "turns" / "dev.jsonl")
+    _, dev = dialogues[3]
+    callers = [t for t in dev.turns if t.speaker == "caller"]
+    backchannels = [o for o in dev.overlaps if o.label == "backchannel"]
+    assert backchannels and stats["examples"] == len(utts) == len(callers) + len(backchannels)
+    assert {u.text for u in utts} == {t.text for t in callers} | {o.text for o in backchannels}
+    vocab = CompactVocab.load("asr/checkpoints/trade-whisper/vocab.json")
+    for u in utts:
+        audio = load_audio(u.audio)
+        first, last = int(u.words[0].start * SAMPLE_RATE), int(u.words[-1].end * SAMPLE_RATE)
+        around = np.concatenate([audio[:max(0, first - 1600)], audio[last + 1600:]])
+        assert _rms(around) < 0.2 * _rms(audio[first:last]), u.id
+        assert make_targets(u.text, u.words, vocab).ids
+    with pytest.raises(ValueError, match="held out"):
+        export(calls / "test.jsonl", tmp_path / "never")

@@ -3,6 +3,7 @@
 Examples::
 
     python -m turn_taking data build --out data/dialogues --dialogues dev=200,test=1000
+    python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-turns
     python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
         --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
 
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
                         "statements; default: build a template corpus here")
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--seed", type=int, default=0)
+    t = data.add_parser("turns", help="export the caller turns and backchannels of train/dev dialogues as an "
+                                      "ASR training manifest (pauses inside turns carry no mark)")
+    t.add_argument("--dialogues", type=Path, required=True, help="labels file, e.g. data/dialogues/train.jsonl")
+    t.add_argument("--out", type=Path, required=True, help="output folder: <split>.jsonl and FLAC clips")
+    t.add_argument("--limit", type=int, default=None, help="first N dialogues")
+    t.add_argument("--seed", type=int, default=0)
     e = sub.add_parser("eval", help="evaluate end-of-turn detectors on labelled dialogues")
     e.add_argument("--dialogues", type=Path, required=True, help="labels file of the evaluation split")
     e.add_argument("--tune", type=Path, required=True, help="labels file operating points are chosen on (dev)")
@@ -69,6 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         print((args.out / "report.md").read_text())
         return 0
 
+    if args.action == "turns":
+        from turn_taking.data.turns_manifest import export
+
+        if not args.dialogues.exists():
+            parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
+        try:
+            print(json.dumps(export(args.dialogues, args.out, args.seed, args.limit), indent=2))
+        except ValueError as e:
+            parser.error(str(e))
+        return 0
     from turn_taking.data.build import build
 
     print(json.dumps(build(args.out, args.dialogues, args.seed, args.workers, args.text), indent=2))

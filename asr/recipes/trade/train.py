@@ -36,7 +36,8 @@ class TrainConfig(BaseModel, extra="forbid"):
     # fine-tune: start from this saved checkpoint (its vocabulary and model config, `model` overriding
     # fields that keep the weights' shapes, such as lookahead_ms)
     init: str | None = None
-    train_manifest: str = "data/asr/train.jsonl"
+    # one manifest or several, pooled (e.g. read speech plus dialogue turns)
+    train_manifest: str | list[str] = "data/asr/train.jsonl"
     dev_manifest: str = "data/asr/dev.jsonl"
     vocab_texts: str = "data/asr/text/train.jsonl"  # training texts the compact vocabulary is counted on
     vocab_size: int = Field(2000, gt=0)
@@ -80,6 +81,11 @@ class Example(NamedTuple):
     @property
     def duration(self) -> float:
         return sum(u.duration for u in self.utts) + sum(self.gaps) + sum(s for ps in self.pauses for _, s in ps)
+
+
+def train_utterances(cfg: TrainConfig) -> list[Utterance]:
+    paths = [cfg.train_manifest] if isinstance(cfg.train_manifest, str) else cfg.train_manifest
+    return [u for path in paths for u in read_manifest(path)]
 
 
 def draw_pauses(utt: Utterance, cfg: TrainConfig, rng: random.Random) -> tuple[Pause, ...]:
@@ -145,7 +151,7 @@ def build_vocab(cfg: TrainConfig, model_cfg: TradeConfig, out: Path) -> CompactV
     if path.is_file():
         return CompactVocab.load(path)
     texts = [" " + json.loads(line)["written"] for line in Path(cfg.vocab_texts).read_text().splitlines() if line]
-    texts += [" " + u.text for u in read_manifest(cfg.train_manifest)]
+    texts += [" " + u.text for u in train_utterances(cfg)]
     if model_cfg.family == "whisper":
         from asr.models.whisper.load import load_tokenizer
 
@@ -226,7 +232,7 @@ def _train(cfg: TrainConfig, out: Path, max_minutes: float | None) -> Path:
     (out / "train_config.json").write_text(cfg.model_dump_json(indent=1))
 
     # data
-    train_utts = read_manifest(cfg.train_manifest)
+    train_utts = train_utterances(cfg)
     dev = read_manifest(cfg.dev_manifest)[:cfg.dev_utterances]
 
     # model and optimizer: pretrained parts (encoder, LoRA) at a low rate, new parts at a high one
