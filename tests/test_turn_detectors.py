@@ -164,3 +164,18 @@ def test_signals_of_a_trace_arrive_in_order_with_the_turn_text():
     assert kinds[:2] == ["speech_start", "speech_end"] and "turn_score:livekit" in kinds
     assert next(s for s in sigs if s.kind == "transcript").args == ("Hello.", "")
     assert VAD_PARAMS["stop_ms"] < 200  # policies, not the VAD, set the delays
+
+
+def test_sweep_grids_hold_only_accepted_settings_and_reach_the_cautious_end():
+    """Every detector's sweep runs from eager to cautious (its frontier can reach few cutoffs),
+    skipping combinations the detector refuses."""
+    from turn_taking.eval.sweep import GRIDS, settings
+
+    for name in GRIDS:
+        grid = settings(name)
+        assert grid and all(create_detector(name, **p) for p in grid)
+    assert all(p["complete_ms"] <= p["unknown_ms"] <= p["incomplete_ms"] for p in settings("adaptive"))
+    assert any(p["complete_ms"] >= 1000 for p in settings("adaptive"))
+    assert any(p["min_delay_ms"] >= 1000 for p in settings("livekit"))
+    with pytest.raises(ValueError, match="min_delay_ms"):
+        create_detector("livekit", min_delay_ms=1200, max_delay_ms=1000)

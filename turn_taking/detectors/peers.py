@@ -108,6 +108,8 @@ class LiveKitDetector(_PeerDetector):
 
     def __init__(self, threshold: float = 0.36, heard_ms: float = 200, min_delay_ms: float = 500,
                  max_delay_ms: float = 3000, model=None):
+        if not 0 <= min_delay_ms <= max_delay_ms:
+            raise ValueError(f"need 0 ≤ min_delay_ms ≤ max_delay_ms, got {min_delay_ms}, {max_delay_ms}")
         super().__init__(heard_ms, model)
         self.threshold, self.min_s, self.max_s = threshold, min_delay_ms / 1000, max_delay_ms / 1000
 

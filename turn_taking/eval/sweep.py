@@ -22,18 +22,30 @@ GRIDS: dict[str, dict[str, list]] = {
     "punct": {"delay_ms": [0, 100, 200, 400], "fallback_ms": [600, 1000, 1500, 2000, 3000]},
     "fusion": {"delta_ms": [300, 600], "min_silence_ms": [100, 200, 300, 500],
                "fallback_ms": [600, 800, 1000, 1300, 1600, 2000, 2600]},
-    "adaptive": {"complete_ms": [100, 200, 300], "unknown_ms": [400, 600, 800, 1000, 1300],
-                 "incomplete_ms": [1300, 1800, 2400], "p_complete": [0.2, 0.5, 0.8]},
-    "smart_turn": {"threshold": [0.1, 0.3, 0.5, 0.7, 0.9], "heard_ms": HEARD_MS,
+    # ours and the peers' each run from eager to cautious, so every frontier can reach the
+    # few-cutoff end the silence timer does
+    "adaptive": {"complete_ms": [100, 200, 300, 500, 800, 1200], "unknown_ms": [400, 600, 800, 1000, 1300, 1800, 2400],
+                 "incomplete_ms": [1300, 1800, 2400, 3000], "p_complete": [0.2, 0.5, 0.8]},
+    "smart_turn": {"threshold": [0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99], "heard_ms": HEARD_MS,
                    "stop_ms": [600, 1000, 1500, 2000, 3000]},
-    "livekit": {"threshold": [0.1, 0.2, 0.36, 0.5, 0.7], "heard_ms": HEARD_MS,
-                "min_delay_ms": [100, 200, 300, 500], "max_delay_ms": [1000, 1500, 2000, 3000]},
+    "livekit": {"threshold": [0.1, 0.2, 0.36, 0.5, 0.7, 0.9], "heard_ms": HEARD_MS,
+                "min_delay_ms": [100, 200, 300, 500, 800, 1200], "max_delay_ms": [1000, 1500, 2000, 3000]},
 }
 
 
 def settings(name: str) -> list[dict]:
+    """Every combination of the grid the detector accepts (adaptive needs its delays in order)."""
     grid = GRIDS[name]
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return [params for values in itertools.product(*grid.values())
+            if _accepted(name, params := dict(zip(grid, values)))]
+
+
+def _accepted(name: str, params: dict) -> bool:
+    try:
+        create_detector(name, **params)
+    except ValueError:
+        return False
+    return True
 
 
 def replayable(dialogues: list[Dialogue], traces: dict[str, CallerTrace]) -> list[tuple[Dialogue, list[Signal]]]:
