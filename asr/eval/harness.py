@@ -9,7 +9,9 @@ the push that committed it finished; its latency is that time minus the word's t
 (manifest timings). An offline recognizer emits every word once the whole clip has arrived
 and been decoded (``duration + decode time``). Latency counts the reference words the
 hypothesis got right: both sides are normalised word by word and aligned. Sentence-end
-latency is the emission time of the last sentence-end mark minus the end of the last word.
+latency is the emission time of the last sentence-end mark minus the end of the last word; its
+*stamp* is the audio time the model placed the mark at minus that end (TRADE's EOU latency: what
+the model knew, before chunking, look-ahead and compute delay its delivery).
 
 A live call does not stop when the caller does: streams get ``TAIL_S`` of silence after each
 clip before ``finish``, so a word or sentence end counts from when the recognizer gave it out
@@ -122,6 +124,7 @@ class EvalResult:
     latencies_s: list[float] = field(default_factory=list, repr=False)
     frame_delays_s: list[float] = field(default_factory=list, repr=False)
     sentence_end_latencies_s: list[float] = field(default_factory=list, repr=False)
+    sentence_end_stamps_s: list[float] = field(default_factory=list, repr=False)
     peak_rss_mb: float = 0.0
     realtime_streams: int | None = None
     realtime_lag_p95_ms: dict[int, int] | None = None  # streams → p95 chunk lag (ms)
@@ -140,12 +143,14 @@ class EvalResult:
         self.frame_delays_s += frame_delays
         if d.sentence_ends and u.words:
             self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
+            self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
 
     def summary(self) -> dict:
         lat = self.latencies_s
         p50, p95 = _percentiles(lat, 50, 95)
         s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
         f50, f95 = _percentiles(self.frame_delays_s, 50, 95)
+        t50, t90 = _percentiles(self.sentence_end_stamps_s, 50, 90)
         return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms, "join": self.join,
                 "lead_s": self.lead_s, "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
                 "wer": round(self.errors.wer, 4), **asdict(self.errors),
@@ -154,6 +159,7 @@ class EvalResult:
                 "latency_p50_ms": p50, "latency_p95_ms": p95, "latency_words": len(lat),
                 "frame_delay_p50_ms": f50, "frame_delay_p95_ms": f95,
                 "sentence_end_p50_ms": s50, "sentence_end_p90_ms": s90,
+                "sentence_end_stamp_p50_ms": t50, "sentence_end_stamp_p90_ms": t90,
                 "sentence_end_found": round(len(self.sentence_end_latencies_s) / max(1, self.utterances), 3),
                 "realtime_streams": self.realtime_streams,
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
@@ -222,8 +228,9 @@ def markdown_table(rows: list[dict]) -> str:
         return f"{a} / {b}" if a is not None else "–"
 
     head = ("| recognizer | manifest | chunk ms | streams | WER % | RTF | word latency p50 / p95 ms | "
-            "frame delay p50 / p95 ms | sentence end p50 / p90 ms | real-time streams | peak RSS MB |")
-    lines = [head, "|" + "---|" * 11]
+            "frame delay p50 / p95 ms | sentence end p50 / p90 ms | its stamp p50 / p90 ms | real-time streams | "
+            "peak RSS MB |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         variant = _variant(r.get("join", 1), r.get("lead_s", 0.0))
         lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem}{variant} | {r['chunk_ms'] or 'offline'} | "
@@ -231,6 +238,7 @@ def markdown_table(rows: list[dict]) -> str:
                      f"{ms(r['latency_p50_ms'], r['latency_p95_ms'])} | "
                      f"{ms(r.get('frame_delay_p50_ms'), r.get('frame_delay_p95_ms'))} | "
                      f"{ms(r['sentence_end_p50_ms'], r['sentence_end_p90_ms'])} | "
+                     f"{ms(r.get('sentence_end_stamp_p50_ms'), r.get('sentence_end_stamp_p90_ms'))} | "
                      f"{r['realtime_streams'] if r['realtime_streams'] is not None else '–'} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
