@@ -72,6 +72,9 @@ def test_mask_shapes_and_left_context():
     assert part.shape == (8, 8)
     assert part[1].tolist() == [True, True, False, False, False, False, True, False]
     assert part[6].tolist() == [True, True, False, False, False, False, True, False]  # the copy serves chunk 0
+    # an utterance shorter than one chunk ("Mhm.") has nothing to look ahead to
+    short = chunk_attention_mask(3, 4, left_chunks=1, lookahead=2)
+    assert short.shape == (3, 3) and short.all()
 
 
 def test_streaming_state_stays_bounded(tiny_encoder):

@@ -144,8 +144,9 @@ class AudioEncoder(nn.Module):
 
 
 def lookahead_copies(T: int, C: int, lookahead: int) -> Tensor:
-    """The frames copied as look-ahead: the first ``lookahead`` of every chunk but the first."""
-    t = torch.arange(C, T)
+    """The frames copied as look-ahead: the first ``lookahead`` of every chunk but the first
+    (none when the sequence is shorter than a chunk)."""
+    t = torch.arange(C, max(C, T))
     return t[t % C < min(lookahead, C)]
 
 
