@@ -11,7 +11,7 @@ OUT     ?= runs/demo
 SYSPKGS := festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts wordnet-base mosquitto chromium
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test venv sysdeps data dialogues clean
+.PHONY: demo test venv sysdeps data dialogues dialogue-turns clean
 
 demo: $(STAMP)
 	$(BIN)/python -m agent demo --out $(OUT)
@@ -30,6 +30,12 @@ data: $(STAMP) sysdeps
 
 dialogues: $(STAMP) sysdeps
 	$(BIN)/python -m turn_taking data build --out data/dialogues --dialogues dev=200,test=1000 --text data/asr/text
+
+# training calls (train voices and phrasings) and their caller turns as an ASR manifest, for the
+# recognizer's dialogue stage (asr/recipes/trade/configs/whisper-dialogues.json)
+dialogue-turns: $(STAMP) sysdeps
+	$(BIN)/python -m turn_taking data build --out data/dialogues --dialogues train=1000 --text data/asr/text
+	$(BIN)/python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-turns
 
 venv: $(STAMP)
 
