@@ -9,6 +9,7 @@ from turn_taking.cli import main
 from turn_taking.data.build import build
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.peers import PeerModels
+from turn_taking.eval.report import trace_path
 from turn_taking.trace import caller_channel, read_traces
 
 pytestmark = pytest.mark.models
@@ -32,7 +33,7 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
         f1 = summary[n]["dev_chosen"]["best_f1"]
         assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
-    traces = read_traces(tmp_path / "traces" / "test-trade-320.jsonl")
+    traces = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {}))
     assert len(traces) == 2
     for t in traces.values():
         words = " ".join(e.text for e in t.events if e.kind == "final")
@@ -47,7 +48,7 @@ def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
     """The live detector (audio in, real model) gives the cached trace's score at the same pause."""
     main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
           "--out", str(tmp_path), "--workers", "1", "--detectors", "vad"])
-    trace = next(iter(read_traces(tmp_path / "traces" / "test-trade-320.jsonl").values()))
+    trace = next(iter(read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {})).values()))
     from turn_taking.data.labels import read_dialogues
 
     dialogue = next(d for d in read_dialogues(labels / "test.jsonl") if d.id == trace.id)
@@ -63,3 +64,20 @@ def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
         det.on_audio(audio, 0.0)
         dues.append(det.turn_end_due_s() - score.onset)
     assert dues == pytest.approx([0.3, 2.0], abs=1e-3)
+
+
+def test_traces_are_keyed_by_checkpoint_content(tmp_path):
+    """Retrained weights at the same path must not reuse the old weights' traces."""
+    import shutil
+
+    from asr.recognizers.trade import SHIPPED
+
+    ck = tmp_path / "ck"
+    shutil.copytree(SHIPPED, ck)
+    labels = tmp_path / "test.jsonl"
+    before = trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)})
+    assert before == trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)})
+    with (ck / "model.safetensors").open("ab") as f:
+        f.write(b"\0")
+    assert trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)}) != before
+    assert trace_path(labels, tmp_path, "trade", 640, {}) != trace_path(labels, tmp_path, "trade", 320, {})

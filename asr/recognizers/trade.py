@@ -40,6 +40,17 @@ WORD_ENDING_MARKS = (".", "?", "!", ",")
 BLANK_PENALTY = 3.0
 
 
+def checkpoint_fingerprint(checkpoint: str | Path | None = None) -> str:
+    """A short hash of a checkpoint's files (default: the shipped one): results cached for one
+    set of weights must not be reused for retrained weights at the same path."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for name in ("config.json", "vocab.json", "model.safetensors"):
+        h.update((Path(checkpoint or SHIPPED) / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def _load(checkpoint: str | Path | None, threads: int | None) -> Trade:
     if threads:
         torch.set_num_threads(threads)

@@ -24,10 +24,21 @@ PEERS = ("smart_turn", "livekit")
 def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
                options: dict):
     dialogues = read_dialogues(labels)[:limit]
-    tag = "-" + hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8] if options else ""
-    path = out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}{tag}.jsonl"
+    path = trace_path(labels, out, recognizer, chunk_ms, options)
     build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, workers=workers)
     return replayable(dialogues, read_traces(path))
+
+
+def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options: dict) -> Path:
+    """Traces are cached per split, recognizer setting and checkpoint *content*: retrained
+    weights at the same path are traced afresh."""
+    key = dict(options)
+    if recognizer.startswith("trade"):
+        from asr.recognizers.trade import checkpoint_fingerprint
+
+        key["weights"] = checkpoint_fingerprint(options.get("checkpoint"))
+    tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
 
 
 def _fmt(r: dict | None, key: str) -> str:
