@@ -93,6 +93,18 @@ def test_targets_put_punctuation_with_its_word_and_out_of_the_lattice():
     assert len(t.classes) == len(t.verbal) and min(t.classes) >= 1
 
 
+
+def test_end_labels_ask_at_every_word_end_whether_a_sentence_ends():
+    vocab = CompactVocab.build(TEXTS, CharTokenizer(), k=40)
+    spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in
+              enumerate(["call", "me", "at", "nine", "five", "six", "four", "please"])]
+    t = make_targets("Call me at 9564, please.", spoken, vocab)
+    asked = {vocab.decode(t.ids[:k]): label for k, label in enumerate(t.end_labels) if label >= 0}
+    # after each word: is the next token a sentence end? Not inside "9564", not after the comma
+    assert asked == {" C" + "all": 0, " Call me": 0, " Call me at": 0, " Call me at 9564": 0,
+                     " Call me at 9564, please": 1}
+    assert len(t.end_labels) == len(t.ids) + 1 and t.end_labels[-1] == -1  # the text ends with its mark
+
 def test_window_mask_matches_its_definition():
     C, left, S = 4, 2, 22
     frames = torch.tensor([22, 9])
@@ -130,6 +142,43 @@ def test_losses_are_finite_and_reach_every_trained_part(chunk_frames):
     assert grads["joiner.pred_proj.weight"].abs().sum() > 0
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora" in n)
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("encoder."))
+
+
+
+def test_end_loss_reads_each_word_end_under_the_window_its_word_ends_in():
+    """Brute force: each scored position's LDAA window is the chunk its input word ends in (what
+    the search has at the next blank), built here frame by frame; the loss is the mean binary
+    cross-entropy of the LLM's sentence-end mass there. As in the CE pass, earlier positions keep
+    their own windows; the first word end of each item has no earlier word and equals the
+    search's prefill exactly."""
+    model = tiny_trade()
+    batch = _batch(model)
+    C = 8
+    enc = model.encode(batch.mel, batch.frames, C)
+    left = model.cfg.left_chunks(C)
+    B, N = batch.tokens.shape
+    mask = torch.zeros(B, N, enc.shape[1], dtype=torch.bool)
+    for b in range(B):
+        frames = int(batch.frames[b])
+        for n in range(N):
+            k = min(int(batch.decision_frame[b, n]) // C, (frames - 1) // C)
+            mask[b, n, max(0, (k - left) * C):min((k + 1) * C, frames)] = True
+    with torch.no_grad():
+        loss = model.end_loss(enc, batch, C)
+        hidden = model.lm.hidden(enc, mask, batch.tokens)
+    terms = []
+    for b, n in zip(*torch.nonzero(batch.end_labels >= 0, as_tuple=True)):
+        p_end = model.lm.logits(hidden[b, n]).double().softmax(-1)[model.end_ids].sum()
+        terms.append(-torch.log(p_end if batch.end_labels[b, n] == 1 else 1 - p_end))
+    assert len(terms) >= 6 and torch.allclose(loss.double(), torch.stack(terms).mean(), rtol=1e-4)
+    for b in range(B):
+        n = int(torch.nonzero(batch.end_labels[b] >= 0)[0])
+        window = enc[b:b + 1, mask[b, n]]
+        with torch.no_grad():
+            prefilled, _ = model.lm.start(window, batch.tokens[b:b + 1, :n + 1])
+        assert torch.allclose(prefilled[0], hidden[b, n], atol=1e-5)
+    assert set(model(batch, C, end_weight=0.5)) == {"loss", "ce", "rnnt", "end"}
+    assert "end" not in model(batch, None, end_weight=0.5)  # full-context steps have no decision to make
 
 
 def test_streaming_step_predictions_equal_reprefilled_search_states():

@@ -29,11 +29,11 @@ from asr.events import Final, Partial, SentenceEnd, StreamEvent, Transcript, Wor
 from asr.features import StreamingLogMel, log_mel_spectrogram
 from asr.models.trade.model import FRAME_S, Trade, load_trade
 from asr.models.trade.search import Hyp, Search, SearchConfig
+from asr.models.trade.targets import SENTENCE_END
 from asr.models.whisper.model import StreamingEncoder
 from asr.recognizer import Recognizer, RecognizerCapabilities, RecognizerStream, StreamingRecognizer, register
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "trade-whisper"
-SENTENCE_END_TOKENS = (".", "?", "!")
 WORD_ENDING_MARKS = (".", "?", "!", ",")
 # the shipped checkpoint emits late without it: 0 → 3 took dev WER from 22.6% to 16.5% at 640 ms
 # (first 40 dev utterances; asr/RESULTS.md)
@@ -131,9 +131,7 @@ class TradeStream(RecognizerStream):
         self.committed_tokens = 0  # tokens already in Final words
         self.announced = 0  # stable tokens already checked for sentence ends
         self.finished = False
-        text_of = model.vocab.token_text
-        self._end_ids = torch.tensor([i for i, t in text_of.items() if t.strip() in SENTENCE_END_TOKENS]
-                                     + [model.lm.eos])
+        self._end_ids = model.end_ids  # the sentence-end marks and the LLM's end of text
 
     @property
     def now_s(self) -> float:
@@ -176,7 +174,7 @@ class TradeStream(RecognizerStream):
         times = [min(t, self.now_s) for t in best.times]
         for k in range(self.announced, self.stable):
             mark = text_of[best.tokens[k]].strip()
-            if mark in SENTENCE_END_TOKENS:
+            if mark in SENTENCE_END:
                 events.append(SentenceEnd(mark, times[k], self.now_s))
         self.announced = self.stable
         # commit the words before the last stable word start; the last word too once the
@@ -221,7 +219,7 @@ class TradeStream(RecognizerStream):
         best = self.hyps[0]
         if self.finished or best.lm_logp is None or not best.tokens:
             return None
-        if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END_TOKENS:
+        if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END:
             return None
         return float(best.lm_logp[self._end_ids].exp().sum())
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from asr.features import log_mel_spectrogram
 from asr.losses import rnnt_loss
 from asr.models.trade.lm import AudioLM, CausalLMWithAudio, WhisperDecoderLM
-from asr.models.trade.targets import Targets
+from asr.models.trade.targets import SENTENCE_END, Targets
 from asr.models.whisper.model import AudioEncoder
 from asr.vocab import BLANK, CompactVocab
 
@@ -86,6 +86,8 @@ class Batch:
     rows: Tensor  # (B, U+1) position whose hidden state is lattice row u
     classes: Tensor  # (B, U) compact classes of the verbalised tokens
     n_classes: Tensor  # (B,)
+    end_labels: Tensor  # (B, N) does a sentence end at this position's target (1/0), -1: no decision
+    decision_frame: Tensor  # (B, N) encoder frame the search decides that at: the input token's word end
 
 
 def collate(audios: list, targets: list[Targets], lm: AudioLM) -> Batch:
@@ -101,6 +103,7 @@ def collate(audios: list, targets: list[Targets], lm: AudioLM) -> Batch:
     tokens, ce = torch.zeros(B, N, dtype=torch.long), torch.full((B, N), -100, dtype=torch.long)
     target_frame, rows = torch.zeros(B, N, dtype=torch.long), torch.zeros(B, U + 1, dtype=torch.long)
     classes = torch.zeros(B, U, dtype=torch.long)
+    end_labels, decision_frame = torch.full((B, N), -1, dtype=torch.long), torch.zeros(B, N, dtype=torch.long)
     for b, t in enumerate(targets):
         seq = lm.prompt + t.ids
         n = len(seq)
@@ -109,12 +112,14 @@ def collate(audios: list, targets: list[Targets], lm: AudioLM) -> Batch:
         last = int(frames[b]) - 1
         ends = [min(last, int(e / FRAME_S)) for e in t.end_s] or [last]
         target_frame[b, P - 1:n] = torch.tensor(ends + [last])
+        end_labels[b, P - 1:n] = torch.tensor(t.end_labels)
+        decision_frame[b, P - 1:n] = torch.tensor(ends[:1] + ends)  # the previous token's word end
         # row u: the hidden state just before the (u+1)-th verbalised token; row U: after the last token
         rows[b, :len(t.verbal)] = torch.tensor([P + k - 1 for k in t.verbal], dtype=torch.long)
         rows[b, len(t.verbal)] = n - 1
         classes[b, :len(t.classes)] = torch.tensor(t.classes)
     return Batch(mel, frames, tokens, ce, target_frame, rows, classes,
-                 torch.tensor([len(t.classes) for t in targets]))
+                 torch.tensor([len(t.classes) for t in targets]), end_labels, decision_frame)
 
 
 def window_mask(chunk: Tensor, C: int, left_chunks: int, frames: Tensor, S: int) -> Tensor:
@@ -143,6 +148,8 @@ class Trade(nn.Module):
         self.register_buffer("fusion_class", torch.tensor([vocab.class_of_id[i] for i in fusion_ids]),
                              persistent=False)
         self.register_buffer("nonverbal_ids", torch.tensor(vocab.nonverbal_ids, dtype=torch.long), persistent=False)
+        self.register_buffer("end_ids", torch.tensor([i for i, t in vocab.token_text.items() if t.strip() in SENTENCE_END]
+                                                     + [lm.eos], dtype=torch.long), persistent=False)
 
     # ---- encoder side -------------------------------------------------------------------
     def encode(self, mel: Tensor, frames: Tensor, chunk_frames: int | None) -> Tensor:
@@ -160,8 +167,9 @@ class Trade(nn.Module):
 
     # ---- losses -------------------------------------------------------------------------
     def forward(self, batch: Batch, chunk_frames: int | None, alpha: float = 0.5,
-                delay_penalty: float = 0.0) -> dict[str, Tensor]:
-        """Losses of one batch; ``chunk_frames`` None is a full-context step."""
+                delay_penalty: float = 0.0, end_weight: float = 0.0) -> dict[str, Tensor]:
+        """Losses of one batch; ``chunk_frames`` None is a full-context step. ``end_weight`` > 0
+        adds the sentence-end loss (``end_loss``) to streaming steps."""
         enc = self.encode(batch.mel, batch.frames, chunk_frames)  # (B, T, D)
         B, T, _ = enc.shape
         N = batch.tokens.shape[1]
@@ -188,7 +196,29 @@ class Trade(nn.Module):
         joint_frames = (batch.frames + self.cfg.frame_stack - 1) // self.cfg.frame_stack
         rnnt = rnnt_loss(logits, batch.classes, joint_frames, batch.n_classes, blank=BLANK, reduction="sum",
                          delay_penalty=delay_penalty) / batch.n_classes.sum().clamp(min=1)
-        return {"loss": (1 - alpha) * ce + alpha * rnnt, "ce": ce.detach(), "rnnt": rnnt.detach()}
+        losses = {"loss": (1 - alpha) * ce + alpha * rnnt, "ce": ce.detach(), "rnnt": rnnt.detach()}
+        if chunk_frames and end_weight:
+            end = self.end_loss(enc, batch, chunk_frames)
+            losses.update(loss=losses["loss"] + end_weight * end, end=end.detach())
+        return losses
+
+    def end_loss(self, enc: Tensor, batch: Batch, C: int) -> Tensor:
+        """Binary cross-entropy of P(sentence end | text so far, audio up to the last word's
+        chunk) at every word end. CE alone never asks this: the token after a word is trained
+        with the window its own word is complete in, so after "my number is 649" + pause the LLM
+        sees the next digits and is never taught that the pause alone is no sentence end. The
+        search asks exactly this at a blank, and ``end_probability`` reads the same mass. As in
+        the CE pass, one teacher-forced pass gives each position its own window, so earlier
+        positions keep theirs (the search re-prefills them all under the current one)."""
+        scored = batch.end_labels >= 0
+        if not scored.any():
+            return enc.new_zeros(())
+        mask = window_mask(batch.decision_frame // C, C, self.cfg.left_chunks(C), batch.frames, enc.shape[1])
+        hidden = self.lm.hidden(enc, mask, batch.tokens)
+        log_end = self.lm.logits(hidden[scored]).log_softmax(-1)[:, self.end_ids].logsumexp(-1)
+        log_not_end = torch.log(-torch.expm1(log_end.clamp(max=-1e-6)))
+        y = batch.end_labels[scored].float()
+        return -(y * log_end + (1 - y) * log_not_end).mean()
 
     def _chunk_predictions(self, enc: Tensor, batch: Batch, C: int, row_index: Tensor) -> Tensor:
         """The joint's prediction input as decoding sees it: for each chunk k, the LLM re-run

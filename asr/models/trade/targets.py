@@ -16,6 +16,7 @@ from asr.data.manifest import WordTiming
 from asr.vocab import CompactVocab
 
 _KEY = re.compile(r"[^a-z0-9']")
+SENTENCE_END = (".", "?", "!")
 
 
 def _key(word: str) -> str:
@@ -46,6 +47,11 @@ class Targets:
     end_s: list[float]  # per id: when its audio is complete
     verbal: list[int]  # indices into ids of the tokens in the transducer lattice
     classes: list[int]  # their compact classes (≥ 1)
+    # per id, then for the end of the text: 1 if a sentence ends there right after a word, 0 if
+    # a word is complete and no sentence ends (another word or a comma follows), -1 where the
+    # question does not arise (inside a word, after punctuation). The search decides exactly this
+    # at a blank after a word, with only the audio up to that word's end.
+    end_labels: list[int]
 
 
 def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab) -> Targets:
@@ -64,4 +70,21 @@ def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab) -> Tar
         end_s.append(word_ends[word_of_char[pos - 1]] if word_ends else 0.0)
     classes = vocab.classes_of(ids)
     verbal = [k for k, c in enumerate(classes) if c > 0]
-    return Targets(ids, end_s, verbal, [classes[k] for k in verbal])
+    return Targets(ids, end_s, verbal, [classes[k] for k in verbal], end_labels(ids, vocab))
+
+
+def end_labels(ids: list[int], vocab: CompactVocab) -> list[int]:
+    nonverbal = set(vocab.nonverbal_ids)
+    out = []
+    for k, i in enumerate([*ids, None]):  # None: the end of the text
+        after_word = k > 0 and ids[k - 1] not in nonverbal
+        text = vocab.token_text[i] if i is not None else ""
+        if not after_word:
+            out.append(-1)
+        elif i is None or text.strip() in SENTENCE_END:
+            out.append(1)
+        elif text[:1].isspace() or i in nonverbal:
+            out.append(0)
+        else:
+            out.append(-1)
+    return out

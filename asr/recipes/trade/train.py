@@ -49,6 +49,9 @@ class TrainConfig(BaseModel, extra="forbid"):
     weight_decay: float = 0.01
     alpha: float = Field(0.5, ge=0, le=1)
     delay_penalty: float = Field(0.0, ge=0)  # k2's delay-penalised RNN-T: > 0 pulls emissions earlier
+    # weight of the sentence-end loss in streaming steps (Trade.end_loss): is this word end a
+    # sentence end, judged with the audio the search has when it must decide
+    end_weight: float = Field(0.0, ge=0)
     chunk_ms: list[int] = [320, 640, 960, 1280, 1920]
     full_context_prob: float = Field(0.5, ge=0, le=1)
     # joined examples: a stream goes on after a sentence end, so part of the training inputs are
@@ -182,7 +185,8 @@ def dev_loss(model: Trade, dev: list[Utterance], cfg: TrainConfig, chunk_ms: int
     plain = cfg.model_copy(update={"join_prob": 0.0, "pause_prob": 0.0})  # comparable across stages
     groups = batches(examples(dev, plain, 0), cfg.batch_seconds, 0)
     for group in groups:
-        losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S), cfg.alpha, cfg.delay_penalty)
+        losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S), cfg.alpha, cfg.delay_penalty,
+                       cfg.end_weight)
         for name, value in losses.items():
             totals[name] = totals.get(name, 0.0) + float(value) / len(groups)
     model.train()
@@ -199,10 +203,15 @@ def plot_losses(log_path: Path, png: Path):
     train = [r for r in rows if "ce" in r]
     dev = [r for r in rows if "dev_ce" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for key, label in (("ce", "train CE"), ("rnnt", "train RNN-T / token")):
-        ax.plot([r["step"] for r in train], [r[key] for r in train], label=label, alpha=0.8)
-    for key, label in (("dev_ce", "dev CE (640 ms)"), ("dev_rnnt", "dev RNN-T (640 ms)")):
-        ax.plot([r["step"] for r in dev], [r[key] for r in dev], "o-", label=label)
+    for key, label in (("ce", "train CE"), ("rnnt", "train RNN-T / token"), ("end", "train sentence-end BCE")):
+        rows = [r for r in train if key in r]
+        if rows:
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=label, alpha=0.8)
+    for key, label in (("dev_ce", "dev CE (640 ms)"), ("dev_rnnt", "dev RNN-T (640 ms)"),
+                       ("dev_end", "dev sentence-end BCE (640 ms)")):
+        rows = [r for r in dev if key in r]
+        if rows:
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], "o-", label=label)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss per token")
@@ -272,7 +281,7 @@ def _train(cfg: TrainConfig, out: Path, max_minutes: float | None) -> Path:
             g["lr"] = base * learning_rate_scale(step, cfg)
         t0 = time.time()
         losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S) if chunk_ms else None, cfg.alpha,
-                       cfg.delay_penalty)
+                       cfg.delay_penalty, cfg.end_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(old + new, cfg.grad_clip)
@@ -283,13 +292,14 @@ def _train(cfg: TrainConfig, out: Path, max_minutes: float | None) -> Path:
                         chunk=chunk_ms or "full")
         if step % cfg.log_every == 0 or step == 1:
             log.write(json.dumps({"step": step, "ce": float(losses["ce"]), "rnnt": float(losses["rnnt"]),
+                                  **({"end": float(losses["end"])} if "end" in losses else {}),
                                   "chunk_ms": chunk_ms, "grad_norm": float(grad_norm),
                                   "lr": opt.param_groups[0]["lr"], "s_per_step": round(time.time() - t0, 2),
                                   "audio_s": round(sum(ex.duration for ex in group), 1)}) + "\n")
             log.flush()
         if step % cfg.dev_every == 0 or step == cfg.steps:
             d = dev_loss(model, dev, cfg)
-            log.write(json.dumps({"step": step, "dev_ce": d["ce"], "dev_rnnt": d["rnnt"]}) + "\n")
+            log.write(json.dumps({"step": step, **{f"dev_{k}": v for k, v in d.items() if k != "loss"}}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             tmp = ckpt.with_suffix(".tmp")
