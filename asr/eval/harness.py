@@ -143,7 +143,8 @@ class EvalResult:
         self.frame_delays_s += frame_delays
         if d.sentence_ends and u.words:
             self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
-            self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
+            if self.chunk_ms:  # offline, the whole clip is heard before anything is placed
+                self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
 
     def summary(self) -> dict:
         lat = self.latencies_s
