@@ -51,7 +51,7 @@ def test_fusion_needs_a_mark_near_the_pause_and_falls_back_to_silence():
 @pytest.mark.parametrize("text,cue", [("I'd like to return it and", "incomplete"), ("my number is 555", "digits"),
                                       ("It's 555-0123.", "digits"), ("so, um", "incomplete"), ("Thanks.", None),
                                       ("email me at olga@mail", "incomplete"), ("at olga@mail.com.", None),
-                                      ("well,", "incomplete"), ("", None)])
+                                      ("so,", "incomplete"), ("with my order,", None), ("", None)])
 def test_tail_cues(text, cue):
     assert tail_cue(text) == cue
 
