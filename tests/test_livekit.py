@@ -55,7 +55,6 @@ def test_stt_plugin_streams_two_turns_each_ended_by_our_detector(trade, two_turn
     assert len(starts) == len(stops) == 2, kinds
     for start, stop, end in zip(starts, stops, ends):
         assert start < end < stop < end + 2.0  # never before the caller stopped, and not long after
-    assert stt.SpeechEventType.INTERIM_TRANSCRIPT in kinds
     for k, (said, start, stop) in enumerate(zip(lines, starts, [*stops[:1], float("inf")])):
         finals = [e.alternatives[0] for t, e in events
                   if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT and start <= t <= stop]
@@ -66,6 +65,22 @@ def test_stt_plugin_streams_two_turns_each_ended_by_our_detector(trade, two_turn
     first_final = next(t for t, e in events if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT)
     assert first_final < ends[0], "no words before the caller finished: the recognizer did not stream"
 
+
+
+def test_stt_plugin_sends_the_uncommitted_tail_as_an_interim(trade):
+    """The shipped checkpoint commits most words as soon as they end, so a short call may have
+    no uncommitted tail at all; the recognizer's partial text must still reach LiveKit."""
+    from asr.events import Partial
+
+    async def go():
+        stream = TradeSTT(recognizer=trade).stream()
+        stream._send_transcripts([Partial("call me at", 1.0)])
+        event = await asyncio.wait_for(stream.__anext__(), 10)
+        await stream.aclose()
+        return event
+
+    event = asyncio.run(go())
+    assert event.type == stt.SpeechEventType.INTERIM_TRANSCRIPT and event.alternatives[0].text == "call me at"
 
 def test_turn_detector_plugin_reads_the_live_recognizer_and_the_tail(trade, speech):
     clips, _ = speech
