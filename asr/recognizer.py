@@ -39,6 +39,13 @@ class Recognizer:
         """Run once on silence so the first real request does not pay one-off costs."""
         self.transcribe(np.zeros(16000, np.float32))
 
+    @staticmethod
+    def weights_fingerprint(**options) -> str:
+        """What identifies the weights these options load, for caches of results: empty for
+        weights pinned by an installed package; recognizers that load trainable checkpoints
+        hash them."""
+        return ""
+
 
 class RecognizerStream:
     """One audio stream through a streaming recognizer. State is bounded however long it runs."""
@@ -154,6 +161,12 @@ def capabilities(name: str) -> RecognizerCapabilities:
     if name not in _REGISTRY:
         raise ValueError(f"unknown recognizer {name!r}: choose one of {', '.join(available())}")
     return _REGISTRY[name].capabilities
+
+
+def weights_fingerprint(name: str, **options) -> str:
+    """The registered recognizer's ``weights_fingerprint``, without loading it."""
+    available()
+    return getattr(_REGISTRY[name], "weights_fingerprint", Recognizer.weights_fingerprint)(**options)
 
 
 def create_recognizer(name: str, **options) -> Recognizer:

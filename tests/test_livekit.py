@@ -66,7 +66,6 @@ def test_stt_plugin_streams_two_turns_each_ended_by_our_detector(trade, two_turn
     assert first_final < ends[0], "no words before the caller finished: the recognizer did not stream"
 
 
-
 def test_stt_plugin_sends_the_uncommitted_tail_as_an_interim(trade):
     """The shipped checkpoint commits most words as soon as they end, so a short call may have
     no uncommitted tail at all; the recognizer's partial text must still reach LiveKit."""
@@ -81,6 +80,7 @@ def test_stt_plugin_sends_the_uncommitted_tail_as_an_interim(trade):
 
     event = asyncio.run(go())
     assert event.type == stt.SpeechEventType.INTERIM_TRANSCRIPT and event.alternatives[0].text == "call me at"
+
 
 def test_turn_detector_plugin_reads_the_live_recognizer_and_the_tail(trade, speech):
     clips, _ = speech

@@ -25,7 +25,6 @@ def test_word_latency_counts_matched_words_only():
     assert frame_delays == pytest.approx([0.0, 0.1, 0.1])
 
 
-
 def test_sentence_end_counts_both_when_it_arrived_and_where_the_model_placed_it():
     """Latency is the mark's arrival on the live clock; its stamp is the audio time the model
     gave it (TRADE's EOU latency). Both count from the last reference word's end."""
@@ -40,6 +39,7 @@ def test_sentence_end_counts_both_when_it_arrived_and_where_the_model_placed_it(
                             [SentenceEnd(".", 1.12, 1.85)], 0.1))
     summary = result.summary()
     assert (summary["sentence_end_p50_ms"], summary["sentence_end_stamp_p50_ms"]) == (850, 120)
+
 
 def test_wer_by_voice_counts_base_voices_and_espeak_variants():
     from asr.eval.harness import breakdown_by_voice, voice_groups

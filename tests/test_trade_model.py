@@ -93,7 +93,6 @@ def test_targets_put_punctuation_with_its_word_and_out_of_the_lattice():
     assert len(t.classes) == len(t.verbal) and min(t.classes) >= 1
 
 
-
 def test_end_labels_ask_at_every_word_end_whether_a_sentence_ends():
     vocab = CompactVocab.build(TEXTS, CharTokenizer(), k=40)
     spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in
@@ -104,6 +103,7 @@ def test_end_labels_ask_at_every_word_end_whether_a_sentence_ends():
     assert asked == {" C" + "all": 0, " Call me": 0, " Call me at": 0, " Call me at 9564": 0,
                      " Call me at 9564, please": 1}
     assert len(t.end_labels) == len(t.ids) + 1 and t.end_labels[-1] == -1  # the text ends with its mark
+
 
 def test_window_mask_matches_its_definition():
     C, left, S = 4, 2, 22
@@ -142,7 +142,6 @@ def test_losses_are_finite_and_reach_every_trained_part(chunk_frames):
     assert grads["joiner.pred_proj.weight"].abs().sum() > 0
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora" in n)
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("encoder."))
-
 
 
 def test_end_loss_reads_each_word_end_under_the_window_its_word_ends_in():

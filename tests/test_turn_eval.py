@@ -81,3 +81,7 @@ def test_traces_are_keyed_by_checkpoint_content(tmp_path):
         f.write(b"\0")
     assert trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)}) != before
     assert trace_path(labels, tmp_path, "trade", 640, {}) != trace_path(labels, tmp_path, "trade", 320, {})
+    from asr.recognizer import weights_fingerprint
+
+    assert weights_fingerprint("trade", checkpoint=str(ck)) == weights_fingerprint("trade-offline", checkpoint=str(ck))
+    assert weights_fingerprint("faster-whisper") == ""  # weights pinned by its package

@@ -34,13 +34,13 @@ from asr.models.whisper.model import StreamingEncoder
 from asr.recognizer import Recognizer, RecognizerCapabilities, RecognizerStream, StreamingRecognizer, register
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "trade-whisper"
-WORD_ENDING_MARKS = (".", "?", "!", ",")
+WORD_ENDING_MARKS = (*SENTENCE_END, ",")
 # the shipped checkpoint emits late without it: 0 → 3 took dev WER from 22.6% to 16.5% at 640 ms
 # (first 40 dev utterances; asr/RESULTS.md)
 BLANK_PENALTY = 3.0
 
 
-def checkpoint_fingerprint(checkpoint: str | Path | None = None) -> str:
+def checkpoint_fingerprint(checkpoint: str | Path | None = None, **_) -> str:
     """A short hash of a checkpoint's files (default: the shipped one): results cached for one
     set of weights must not be reused for retrained weights at the same path."""
     import hashlib
@@ -60,6 +60,7 @@ def _load(checkpoint: str | Path | None, threads: int | None) -> Trade:
 @register("trade")
 class TradeRecognizer(StreamingRecognizer):
     name = "trade"
+    weights_fingerprint = staticmethod(checkpoint_fingerprint)
 
     def __init__(self, chunk_ms: int = 640, checkpoint: str | Path | None = None, beam: int = 1,
                  fusion_weight: float = 0.5, blank_penalty: float = BLANK_PENALTY, context_tokens: int = 20,
@@ -83,6 +84,7 @@ class TradeOfflineRecognizer(Recognizer):
 
     name = "trade-offline"
     capabilities = RecognizerCapabilities(streaming=False, interim_results=False, word_timestamps=True)
+    weights_fingerprint = staticmethod(checkpoint_fingerprint)
 
     def __init__(self, checkpoint: str | Path | None = None, beam: int = 1, fusion_weight: float = 0.5,
                  blank_penalty: float = BLANK_PENALTY, threads: int | None = None, model: Trade | None = None):
@@ -131,7 +133,6 @@ class TradeStream(RecognizerStream):
         self.committed_tokens = 0  # tokens already in Final words
         self.announced = 0  # stable tokens already checked for sentence ends
         self.finished = False
-        self._end_ids = model.end_ids  # the sentence-end marks and the LLM's end of text
 
     @property
     def now_s(self) -> float:
@@ -221,7 +222,7 @@ class TradeStream(RecognizerStream):
             return None
         if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END:
             return None
-        return float(best.lm_logp[self._end_ids].exp().sum())
+        return float(best.lm_logp[self.model.end_ids].exp().sum())
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],

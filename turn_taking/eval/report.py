@@ -32,11 +32,9 @@ def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chun
 def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options: dict) -> Path:
     """Traces are cached per split, recognizer setting and checkpoint *content*: retrained
     weights at the same path are traced afresh."""
-    key = dict(options)
-    if recognizer.startswith("trade"):
-        from asr.recognizers.trade import checkpoint_fingerprint
+    from asr.recognizer import weights_fingerprint
 
-        key["weights"] = checkpoint_fingerprint(options.get("checkpoint"))
+    key = {**options, "weights": weights_fingerprint(recognizer, **options)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
 
