@@ -10,13 +10,18 @@ from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.adaptive import tail_cue
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
-from turn_taking.replay import Signal, replay, signals
+from turn_taking.replay import Signal, Take, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
 from asr.vad import WINDOW_S, SpeechSegmenter, speech_boundaries
 
 
 def _speech_end(t):
     return Signal(t + 0.1, "speech_end", (t,))
+
+
+def _at(sigs, detector):
+    """When the detector takes the turn, for each take."""
+    return [k.at for k in replay(sigs, detector)]
 
 
 def test_segmenter_needs_a_whole_run_and_stamps_the_onset():
@@ -32,8 +37,8 @@ def test_segmenter_needs_a_whole_run_and_stamps_the_onset():
 def test_silence_timer_takes_the_turn_after_its_delay_and_not_during_speech():
     sigs = [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0), Signal(1.4, "speech_start", (1.35,)),
             _speech_end(2.0)]
-    assert replay(sigs, create_detector("vad", end_silence_ms=500)) == pytest.approx([2.5])
-    assert replay(sigs, create_detector("vad", end_silence_ms=200)) == pytest.approx([1.2, 2.2])
+    assert _at(sigs, create_detector("vad", end_silence_ms=500)) == pytest.approx([2.5])
+    assert _at(sigs, create_detector("vad", end_silence_ms=200)) == pytest.approx([1.2, 2.2])
 
 
 def test_fusion_needs_a_mark_near_the_pause_and_falls_back_to_silence():
@@ -41,11 +46,27 @@ def test_fusion_needs_a_mark_near_the_pause_and_falls_back_to_silence():
     mark = [Signal(1.3, "sentence_end", (".", 0.95))]
     far_mark = [Signal(1.3, "sentence_end", (".", 0.2))]
     fusion = dict(delta_ms=300, min_silence_ms=200, fallback_ms=1500)
-    assert replay(sorted(base + mark, key=lambda s: s.at), create_detector("fusion", **fusion)) == pytest.approx([1.3])
-    assert replay(sorted(base + far_mark, key=lambda s: s.at), create_detector("fusion", **fusion)) == pytest.approx([2.5])
+    assert _at(sorted(base + mark, key=lambda s: s.at), create_detector("fusion", **fusion)) == pytest.approx([1.3])
+    assert _at(sorted(base + far_mark, key=lambda s: s.at), create_detector("fusion", **fusion)) == pytest.approx([2.5])
     # punctuation alone fires at the mark, pause or not
-    assert replay(sorted(base + far_mark, key=lambda s: s.at), create_detector("punct", fallback_ms=1500)) == \
+    assert _at(sorted(base + far_mark, key=lambda s: s.at), create_detector("punct", fallback_ms=1500)) == \
         pytest.approx([1.3])
+
+
+def test_each_take_puts_the_end_where_its_detector_times_it():
+    """The TRADE protocol's predicted end: fusion is timed from the VAD (the silence onset),
+    punctuation-only by the mark's stamp, and a silence fallback by the onset again."""
+    base = [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0)]
+    mark = sorted(base + [Signal(1.3, "sentence_end", (".", 0.95))], key=lambda s: s.at)
+    assert replay(mark, create_detector("fusion", delta_ms=300, min_silence_ms=200)) == [Take(1.3, 1.0)]
+    assert replay(mark, create_detector("punct", delay_ms=100)) == [pytest.approx(Take(1.4, 0.95))]
+    assert replay(base, create_detector("punct", fallback_ms=600)) == [pytest.approx(Take(1.6, 1.0))]
+    assert replay(base, create_detector("vad", end_silence_ms=300)) == [pytest.approx(Take(1.3, 1.0))]
+    # the paper's detectors have no silence fallback: no mark, no take
+    assert replay(base, create_detector("fusion", fallback_ms=None)) == replay(base, create_detector("punct", fallback_ms=None)) == []
+    # a mark emitted while the caller still speaks: the end is the stamp, not a silence
+    talking = [Signal(0.1, "speech_start", (0.0,)), Signal(0.8, "sentence_end", (".", 0.6)), _speech_end(3.0)]
+    assert replay(talking, create_detector("punct")) == [pytest.approx(Take(0.8, 0.6)), pytest.approx(Take(5.0, 3.0))]
 
 
 @pytest.mark.parametrize("text,cue", [("I'd like to return it and", "incomplete"), ("my number is 555", "digits"),
@@ -60,28 +81,28 @@ def test_adaptive_waits_by_how_finished_the_text_looks():
     det = dict(complete_ms=200, unknown_ms=800, incomplete_ms=2000, p_complete=0.5)
     start, end = Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0)
     words = lambda text, at=1.2: Signal(at, "transcript", (text, ""))  # noqa: E731
-    assert replay([start, end, words("I want to return the")], create_detector("adaptive", **det)) == pytest.approx([3.0])
-    assert replay([start, end, words("I want a refund."), Signal(1.2, "sentence_end", (".", 0.98))],
+    assert _at([start, end, words("I want to return the")], create_detector("adaptive", **det)) == pytest.approx([3.0])
+    assert _at([start, end, words("I want a refund."), Signal(1.2, "sentence_end", (".", 0.98))],
                   create_detector("adaptive", **det)) == pytest.approx([1.2])
-    assert replay([start, end, words("I want a refund")], create_detector("adaptive", **det)) == pytest.approx([1.8])
+    assert _at([start, end, words("I want a refund")], create_detector("adaptive", **det)) == pytest.approx([1.8])
     # the LLM's probability counts only once the recognizer has heard the pause (fresh_ms after it)
     stale = [start, end, words("I want a refund", 1.1), Signal(1.1, "end_prob", (0.9,))]
     fresh = [start, end, words("I want a refund", 1.3), Signal(1.3, "end_prob", (0.9,))]
-    assert replay(stale, create_detector("adaptive", **det)) == pytest.approx([1.8])
-    assert replay(fresh, create_detector("adaptive", **det)) == pytest.approx([1.3])
+    assert _at(stale, create_detector("adaptive", **det)) == pytest.approx([1.8])
+    assert _at(fresh, create_detector("adaptive", **det)) == pytest.approx([1.3])
 
 
 def test_peer_policies():
     sigs = lambda p, name: [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0),  # noqa: E731
                             Signal(1.2, f"turn_score:{name}", (p, 1.0, 0.2))]
     st = dict(threshold=0.5, heard_ms=200, stop_ms=3000)
-    assert replay(sigs(0.9, "smart_turn"), create_detector("smart_turn", **st)) == pytest.approx([1.2])
-    assert replay(sigs(0.1, "smart_turn"), create_detector("smart_turn", **st)) == pytest.approx([4.0])
+    assert _at(sigs(0.9, "smart_turn"), create_detector("smart_turn", **st)) == pytest.approx([1.2])
+    assert _at(sigs(0.1, "smart_turn"), create_detector("smart_turn", **st)) == pytest.approx([4.0])
     lk = dict(threshold=0.36, heard_ms=200, min_delay_ms=500, max_delay_ms=2000)
-    assert replay(sigs(0.5, "livekit"), create_detector("livekit", **lk)) == pytest.approx([1.5])
-    assert replay(sigs(0.2, "livekit"), create_detector("livekit", **lk)) == pytest.approx([3.0])
+    assert _at(sigs(0.5, "livekit"), create_detector("livekit", **lk)) == pytest.approx([1.5])
+    assert _at(sigs(0.2, "livekit"), create_detector("livekit", **lk)) == pytest.approx([3.0])
     # a score for another silence or another offset is ignored
-    assert replay(sigs(0.9, "smart_turn")[:2] + [Signal(1.4, "turn_score:smart_turn", (0.9, 1.0, 0.4))],
+    assert _at(sigs(0.9, "smart_turn")[:2] + [Signal(1.4, "turn_score:smart_turn", (0.9, 1.0, 0.4))],
                   create_detector("smart_turn", **st)) == pytest.approx([4.0])
 
 
@@ -106,7 +127,7 @@ def test_replay_hands_each_turn_only_its_own_text():
 
     sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.5, "transcript", ("Hello there.", "")),
             _speech_end(1.0), Signal(3.0, "speech_start", (2.9,)), Signal(3.5, "transcript", ("Hello there. Bye", ""))]
-    assert replay(sigs, Spy(end_silence_ms=300)) == pytest.approx([1.3])
+    assert _at(sigs, Spy(end_silence_ms=300)) == pytest.approx([1.3])
     assert seen == ["Hello there.", "Bye"]
 
 
@@ -122,11 +143,14 @@ def _dialogue():
 
 def test_scores_count_cutoffs_latency_and_misses():
     s = Scores()
-    s.add(_dialogue(), [1.2, 3.4])  # cuts the hold; 400 ms on the first eot; misses the last (waits to 10 s)
+    # cuts the hold; 900 ms on the first eot, whose end it places right; misses the last (waits to 10 s)
+    s.add(_dialogue(), [Take(1.2, 1.0), Take(3.9, 3.0)])
     out = s.summary()
     assert out["cutoff_rate"] == 1.0
-    assert out["latency_ms"] == pytest.approx((400 + 3000) / 2)
+    assert out["latency_ms"] == pytest.approx((900 + 3000) / 2)
+    # F1 scores the placed ends (1.0 is no turn end, 3.0 is); F1 at take scores 1.2 and 3.9, neither within 0.5 s
     assert out["precision"] == pytest.approx(0.5) and out["recall"] == pytest.approx(0.5)
+    assert out["f1"] == pytest.approx(0.5) and out["f1_at_take"] == 0.0
 
 
 def test_greedy_matching_equals_the_brute_force_maximum_on_sparse_events():

@@ -32,6 +32,7 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
     for n in names:
         f1 = summary[n]["dev_chosen"]["best_f1"]
         assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
+    assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
     traces = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {}))
     assert len(traces) == 2

@@ -4,11 +4,16 @@ Every signal reaches the detector at the media time it becomes known (a VAD stop
 after the silence onset, a recognizer event when its compute finished). Between signals the
 detector's due time is checked; once it passes, the turn is taken and the detector reset, as
 ``agent.turns.UserTurnProcessor`` does. The replay is cheap, so detectors can be swept.
+
+Each take has two times: when the turn is taken (what the caller waits for: eot-bench) and
+where in the audio the detector puts the end (what the TRADE protocol scores: the silence
+onset, or a detector's own stamp).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +27,11 @@ class Signal:
     at: float
     kind: str  # speech_start speech_end transcript sentence_end end_prob turn_score:<model>
     args: tuple
+
+
+class Take(NamedTuple):
+    at: float  # media time the turn is taken
+    ends_at: float  # audio time the detector places the end of the turn at
 
 
 def signals(trace: CallerTrace) -> list[Signal]:
@@ -46,23 +56,33 @@ def signals(trace: CallerTrace) -> list[Signal]:
     return sorted(out, key=lambda s: s.at)
 
 
-def replay(sigs: list[Signal], detector: EndOfTurnDetector) -> list[float]:
-    """Media times at which the detector takes the turn."""
-    takes: list[float] = []
+def replay(sigs: list[Signal], detector: EndOfTurnDetector) -> list[Take]:
+    """The detector's takes of the turn."""
+    takes: list[Take] = []
     detector.reset()
     committed, turn_from = "", 0  # the text so far; where the current turn's part of it begins
-    last = 0.0
+    last, onset = 0.0, None  # the last signal's time; the current silence's onset
+
+    def take(due: float):
+        at = max(due, last)
+        ends_at = detector.turn_end_at_s()
+        if ends_at is None:
+            ends_at = at if onset is None else onset
+        takes.append(Take(at, ends_at))
+
     model = f"turn_score:{detector.name}"
     for s in sigs:
         due = detector.turn_end_due_s()
         if due is not None and due <= s.at:
-            takes.append(max(due, last))
+            take(due)
             detector.reset()
             turn_from = len(committed)
         last = s.at
         if s.kind == "speech_start":
+            onset = None
             detector.on_speech_start(*s.args)
         elif s.kind == "speech_end":
+            onset = s.args[0]
             detector.on_speech_end(*s.args)
         elif s.kind == "transcript":
             committed, partial = s.args
@@ -76,5 +96,5 @@ def replay(sigs: list[Signal], detector: EndOfTurnDetector) -> list[float]:
             detector.on_turn_score(s.args[0], s.args[1], s.args[2], s.at)
     due = detector.turn_end_due_s()
     if due is not None:
-        takes.append(max(due, last))
+        take(due)
     return takes

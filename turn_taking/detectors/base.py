@@ -44,3 +44,9 @@ class EndOfTurnDetector:
         """Media time at which the turn should be taken if nothing else happens, or None
         while the caller is speaking or the detector is still undecided."""
         raise NotImplementedError
+
+    def turn_end_at_s(self) -> float | None:
+        """Audio time at which this detector places the end of the turn it is taking (the
+        predicted end that the TRADE protocol scores), or None for the onset of the current
+        silence. Only a detector with its own timing, such as a punctuation stamp, overrides it."""
+        return None

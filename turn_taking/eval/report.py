@@ -15,7 +15,7 @@ from turn_taking.data.labels import read_dialogues
 from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
 from turn_taking.eval.metrics import cutoff_at, frontier, latency_at
-from turn_taking.eval.sweep import replayable, sweep
+from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
 from turn_taking.trace import build_traces, read_traces
 
 PEERS = ("smart_turn", "livekit")
@@ -61,8 +61,10 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
             "test_sweep": {"latency_at_5": latency_at(test_rows, 0.05), "latency_at_10": latency_at(test_rows, 0.10),
                            "cutoff_at_300": cutoff_at(test_rows, 300), "cutoff_at_600": cutoff_at(test_rows, 600)},
             "dev_chosen": {"at_5": on_test(latency_at(dev_rows, 0.05)), "at_10": on_test(latency_at(dev_rows, 0.10)),
-                           "best_f1": on_test(max(dev_rows, key=lambda r: r["f1"]))},
+                           "best_f1": on_test(max(dev_rows, key=lambda r: r["f1_at_take"]))},
         }
+        if name in TRADE_SETTINGS:
+            summary[name]["trade_protocol"] = score(name, TRADE_SETTINGS[name], test, "test")
         (out / f"sweep-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
     barge_in = {}
     for name in BARGE_IN_GRIDS:
@@ -100,6 +102,8 @@ def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: 
     lines = [f"# Turn-taking evaluation\n\n{n_test} test dialogues, operating points chosen on "
              f"{n_dev} dev dialogues; recognizer {recognizer} at {chunk_ms} ms; latency is the mean dead air "
              "after the true end of turn.\n",
+             "F1 (TRADE protocol) scores where each take puts the end of the turn (the silence onset, or "
+             "the mark's stamp for punctuation-only); F1 at take scores when the take happens.\n",
              "## eot-bench protocol (sweep on test)\n",
              "| detector | latency @5% cutoffs | @10% | cutoffs @300 ms | @600 ms | fewest cutoffs (at latency) |",
              "|---|---|---|---|---|---|"]
@@ -109,14 +113,16 @@ def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: 
                      f"{_fmt(t['cutoff_at_300'], 'cutoff')} | {_fmt(t['cutoff_at_600'], 'cutoff')} | "
                      f"{_fmt(low, 'cutoff')} ({_fmt(low, 'lat')}) |")
     lines += ["\n## Settings chosen on dev, measured on test\n",
-              "| detector | setting (≤5% cutoffs on dev) | test cutoffs | test latency | best-F1 setting | P | R | F1 |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| detector | setting (≤5% cutoffs on dev) | test cutoffs | test latency | best F1-at-take setting "
+              "| P at take | R at take | F1 at take | F1 |", "|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary.items():
         a, f = s["dev_chosen"]["at_5"], s["dev_chosen"]["best_f1"]
         first = (f"`{a['params']}` | {100 * a['cutoff_rate']:.1f} % | {a['latency_ms']:.0f} ms" if a
                  else "not reached | – | –")
-        lines.append(f"| {name} | {first} | `{f['params']}` | {f['precision']:.3f} | {f['recall']:.3f} | {f['f1']:.3f} |")
-    lines += ["\n## By category (the dev-chosen best-F1 setting, on test)\n",
+        lines.append(f"| {name} | {first} | `{f['params']}` | {f['precision_at_take']:.3f} | "
+                     f"{f['recall_at_take']:.3f} | {f['f1_at_take']:.3f} | {f['f1']:.3f} |")
+    lines += trade_protocol_markdown(summary)
+    lines += ["\n## By category (the dev-chosen best-F1-at-take setting, on test)\n",
               "| detector | " + " | ".join(f"hold {c}" for c in _cats(summary, "hold_cutoff_by_category")) + " |"]
     lines.append("|---" * (1 + len(_cats(summary, "hold_cutoff_by_category"))) + "|")
     for name, s in summary.items():
@@ -130,6 +136,20 @@ def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: 
         lines.append(f"| {name} | " + " | ".join(f"{f['eot_latency_ms_by_category'].get(c, 0):.0f} ms" for c in cats) + " |")
     lines.append("\n![Pareto frontiers](pareto.png)\n")
     return "\n".join(lines)
+
+
+def trade_protocol_markdown(summary: dict) -> list[str]:
+    rows = {name: s["trade_protocol"] for name, s in summary.items() if "trade_protocol" in s}
+    if not rows:
+        return []
+    lines = ["\n## TRADE protocol (the paper's fixed detectors, on test)\n",
+             "Each fires at every silence the VAD reports (punctuation-only at every mark) with no fallback timer; "
+             "F1 scores where it puts the ends, F1 at take when it takes the turn.\n",
+             "| detector | setting | P | R | F1 | F1 at take | cutoffs | latency |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | `{r['params']}` | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | "
+                     f"{r['f1_at_take']:.3f} | {100 * r['cutoff_rate']:.1f} % | {r['latency_ms']:.0f} ms |")
+    return lines
 
 
 def _cats(summary: dict, key: str) -> list[str]:

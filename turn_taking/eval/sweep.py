@@ -33,6 +33,13 @@ GRIDS: dict[str, dict[str, list]] = {
 }
 
 
+# TRADE's end-of-utterance protocol scores fixed detectors, each as eager as the VAD (it fires at
+# every silence the VAD reports, 100 ms here, and has no fallback timer): VAD-only,
+# punctuation-only at the marks' stamps, and their fusion within 0.5 s, timed from the VAD.
+TRADE_SETTINGS: dict[str, dict] = {"vad": {"end_silence_ms": 100}, "punct": {"delay_ms": 0, "fallback_ms": None},
+                                   "fusion": {"delta_ms": 500, "min_silence_ms": 100, "fallback_ms": None}}
+
+
 def settings(name: str) -> list[dict]:
     """Every combination of the grid the detector accepts (adaptive needs its delays in order)."""
     grid = GRIDS[name]
@@ -53,12 +60,15 @@ def replayable(dialogues: list[Dialogue], traces: dict[str, CallerTrace]) -> lis
     return [(d, signals(traces[d.id])) for d in dialogues if d.id in traces]
 
 
+def score(name: str, params: dict, pairs: list[tuple[Dialogue, list[Signal]]], split: str) -> dict:
+    """One setting's metrics on one split."""
+    scores = Scores()
+    for d, sigs in pairs:
+        scores.add(d, replay(sigs, create_detector(name, **params)))
+    return {"detector": name, "split": split, "params": params, "dialogues": len(pairs), **scores.summary()}
+
+
 def sweep(name: str, pairs: list[tuple[Dialogue, list[Signal]]], split: str) -> list[dict]:
     """One row per setting of the detector's grid."""
-    rows = []
-    for params in tqdm(settings(name), desc=f"{name} on {split}", unit="setting", leave=False):
-        scores = Scores()
-        for d, sigs in pairs:
-            scores.add(d, replay(sigs, create_detector(name, **params)))
-        rows.append({"detector": name, "split": split, "params": params, "dialogues": len(pairs), **scores.summary()})
-    return rows
+    return [score(name, params, pairs, split)
+            for params in tqdm(settings(name), desc=f"{name} on {split}", unit="setting", leave=False)]
