@@ -61,7 +61,8 @@ class PunctuationDetector(_SilenceState):
 
     def turn_end_at_s(self) -> float | None:
         first = self._first_due()
-        return None if first is None else first[1]  # the mark's own stamp: punctuation-only times its ends by emission
+        # a mark's own stamp: punctuation-only times its ends by emission
+        return None if first is None else first[1]
 
 
 class FusionDetector(_SilenceState):

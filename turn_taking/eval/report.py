@@ -143,9 +143,8 @@ def trade_protocol_markdown(summary: dict) -> list[str]:
     if not rows:
         return []
     lines = ["\n## TRADE protocol (the paper's fixed detectors, on test)\n",
-             "Each fires at every silence the VAD reports (punctuation-only at every mark) with no fallback timer; "
-             "F1 scores where it puts the ends, F1 at take when it takes the turn.\n",
-             "| detector | setting | P | R | F1 | F1 at take | cutoffs | latency |", "|---|---|---|---|---|---|---|---|"]
+             "Each fires at every silence the VAD reports (punctuation-only at every mark), with no fallback timer.\n",
+             "| detector | setting | P | R | F1 | F1 at take | cutoffs | latency |", "|---" * 8 + "|"]
     for name, r in rows.items():
         lines.append(f"| {name} | `{r['params']}` | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | "
                      f"{r['f1_at_take']:.3f} | {100 * r['cutoff_rate']:.1f} % | {r['latency_ms']:.0f} ms |")
