@@ -23,8 +23,11 @@ SENTENCES = ["Um, my phone number is five five five, zero one two, three four fi
              "Could you check whether my refund was processed?"]
 
 
-@pytest.mark.parametrize("spec", ["piper:joe", "espeak:en-us+f2?rate=150", "espeak:en-gb-scotland+m3?rate=180",
-                                  "festival:slt", "festival:kal"])
+# Piper samples its durations and audio from noise drawn inside the ONNX graph, which cannot be
+# seeded: with its default noise, the share within 60 ms ranged 0.71-0.89 over repeated runs of
+# these sentences. Without noise it is deterministic, and the alignment code checked is the same.
+@pytest.mark.parametrize("spec", ["piper:joe?noise_scale=0&noise_w_scale=0", "espeak:en-us+f2?rate=150",
+                                  "espeak:en-gb-scotland+m3?rate=180", "festival:slt", "festival:kal"])
 def test_synthesiser_word_timings_agree_with_the_audio_energy(spec):
     """Word timings (from the synthesiser's own events or durations) against energy: the first
     start, the last end and both edges of every pause: median within 40 ms, three in four within 60 ms."""
