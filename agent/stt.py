@@ -181,7 +181,7 @@ class StreamingSTTProcessor(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, EndFrame) and self._streams:  # the words still held go out before the end
             while self._vad:
-                self._tell_recognizer(self._vad.pop(0)[1])
+                await self._tell_recognizer(self._vad.pop(0)[1])
             await self._publish(await asyncio.to_thread(self._streams.finish))
         await self.push_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
@@ -191,15 +191,16 @@ class StreamingSTTProcessor(FrameProcessor):
             await self._publish(await asyncio.to_thread(streams.push, frame.audio) if streams.listening
                                 else streams.push(frame.audio))
             while self._vad and self._vad[0][0] <= self._streams.now_s + 1e-6:
-                self._tell_recognizer(self._vad.pop(0)[1])
+                await self._tell_recognizer(self._vad.pop(0)[1])
 
-    def _tell_recognizer(self, vad: Frame):
+    async def _tell_recognizer(self, vad: Frame):
         if isinstance(vad, VADUserStartedSpeakingFrame):
             self._pause_s = None
             self._streams.speech_started(vad.speech_start_s)
         else:
             self._pause_s = vad.speech_end_s
-            self._streams.speech_stopped(vad.speech_end_s)
+            # the recognizer's pause decode: its sentence end reaches turn-taking now
+            await self._publish(await asyncio.to_thread(self._streams.speech_stopped, vad.speech_end_s))
 
     async def _publish(self, events: list[StreamEvent]):
         for e in events:

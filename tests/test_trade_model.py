@@ -269,3 +269,39 @@ def test_stream_forgets_committed_tokens_without_changing_its_output():
     assert forgetting == remembering
     assert sum(len(e.words) for e in forgetting if isinstance(e, Final)) > 30
     assert kept <= 20 + 16 // 2 + 2 < grown  # the kept tail, at most a chunk's symbols and punctuation
+
+
+def test_pause_decodes_what_the_end_would_and_leaves_the_stream_unchanged():
+    """``pause`` searches the pending audio on copies: its hypothesis is the flushed stream's
+    before the flush's forced punctuation, and the stream's own events do not change."""
+    from asr.events import SentenceEnd
+    from asr.recognizers.trade import TradeStream
+
+    model = tiny_trade()
+    search = Search(model, SearchConfig(blank_penalty=3.0, fusion_weight=1.0))
+    audio = np.random.default_rng(1).standard_normal(16000 * 4).astype(np.float32) * 0.1
+    nonverbal = set(model.vocab.nonverbal_ids)
+
+    def stream():  # keeping every token, so that two streams' hypotheses compare whole
+        s = TradeStream(model, search, chunk_frames=16)
+        s._forget_committed = lambda: None
+        return s
+
+    def run(pause: bool):
+        live, events, paused = stream(), [], 0
+        for i in range(0, len(audio), 1600):  # 100 ms pushes: pauses fall mid-chunk
+            events += live.push(audio[i:i + 1600])
+            if pause:
+                ended = stream()
+                for j in range(0, i + 1600, 1600):  # the same pushes: the log-mel's running max depends on them
+                    ended.push(audio[j:j + 1600])
+                ended.finish()
+                live.pause()
+                flushed, spoken = ended.hyps[0].tokens, live.paused.tokens
+                assert flushed[:len(spoken)] == spoken and set(flushed[len(spoken):]) <= nonverbal
+                paused += len(spoken) > len(live.hyps[0].tokens)  # it heard what the stream has not yet
+        return [e for e in events + live.finish() if not isinstance(e, SentenceEnd)], paused
+
+    (plain, _), (with_pauses, paused) = run(False), run(True)
+    assert with_pauses == plain and paused > 10
+    assert sum(len(e.words) for e in plain if isinstance(e, Final)) > 5

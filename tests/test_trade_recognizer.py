@@ -60,6 +60,32 @@ def test_commit_releases_partial_words_and_keeps_the_token_sequence(trade, speec
     assert stream.commit() == []  # nothing after the end
 
 
+def test_a_pause_announces_each_sentence_end_sooner_and_once(trade, speech):
+    """A VAD pause 100 ms into the silence after each sentence: its mark arrives then, not after
+    the next chunk, and the stream's own output is the same as without pauses."""
+    clips, _ = speech
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate([clips[0], gap, clips[1], gap])
+    ends = [len(clips[0]) / SAMPLE_RATE, (len(clips[0]) + len(gap) + len(clips[1])) / SAMPLE_RATE]
+
+    def run(pauses):
+        stream, out = trade.stream(), []
+        for arrived, events in feed(stream, audio, 20):
+            out += [(arrived, e) for e in events]
+            if any(abs(arrived - t) < 0.01 for t in pauses):
+                out += [(arrived, e) for e in stream.pause()]
+        return [w.text for _, e in out if isinstance(e, Final) for w in e.words], \
+            [(arrived, e) for arrived, e in out if isinstance(e, SentenceEnd)]
+
+    words, marks = run([])
+    paused_words, paused_marks = run([t + d for t in ends for d in (0.1, 0.3)])  # twice in each silence
+    assert paused_words == words
+    assert [e.mark for _, e in paused_marks] == [e.mark for _, e in marks] == [".", "?"]
+    for (arrived, e), (late, _), end in zip(paused_marks, marks, ends):
+        assert arrived == pytest.approx(end + 0.1, abs=0.02) and late > arrived + 0.3
+        assert abs(e.time_s - end) < 0.3 and e.emitted_s <= arrived + 1e-9
+
+
 def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
     from asr.utterances import UtteranceStreams
 
@@ -71,12 +97,12 @@ def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
     streams, events, committed_at, in_pause, resumed = UtteranceStreams(trade), [], [], [], False
     for i in range(0, len(audio), 320):
         t = i / SAMPLE_RATE
+        before = streams.streams_started
         if any(abs(t - (e + 0.2)) < 0.01 for e in ends):  # a VAD stop 200 ms into the silence
-            streams.speech_stopped(t - 0.2)
+            events += streams.speech_stopped(t - 0.2)
         if any(abs(t - (s + 0.3)) < 0.01 for s in starts):  # a VAD start 300 ms into the speech
             streams.speech_started(t - 0.3)
             resumed = len(committed_at) == 1
-        before = streams.streams_started
         pushed = streams.push(audio[i:i + 320])
         if len(committed_at) == 1 and not resumed:
             in_pause.append((pushed, streams.decoded_s() == streams.now_s))
@@ -206,11 +232,19 @@ def test_vad_driven_streams_hear_each_stretch_of_speech_in_its_own_stream(trade,
     clips, lines = speech
     pad = lambda s: np.zeros(int(16000 * s), np.float32)  # noqa: E731
     audio = np.concatenate([pad(0.8), clips[0], pad(1.5), clips[2], pad(1.5)])
-    rec = VADUtterances(trade)
+    rec = VADUtterances(trade, stop_ms=96)
     stream = rec.stream()
-    events = [e for _, events in feed(stream, audio, 20) for e in events]
+    timed = [(arrived, e) for arrived, events in feed(stream, audio, 20) for e in events]
+    events = [e for _, e in timed]
     words = [w for e in events if isinstance(e, Final) for w in e.words]
     first_end = 0.8 + len(clips[0]) / 16000
+    second_end = first_end + 1.5 + len(clips[2]) / 16000
+    marks = [(arrived, e) for arrived, e in timed if isinstance(e, SentenceEnd)]
+    # each sentence end is heard at the VAD's pause (96 ms and a 32 ms window after the clip,
+    # whose speech ends before it does), in call time
+    assert [e.mark for _, e in marks] == [".", "."], marks
+    for (arrived, e), end in zip(marks, (first_end, second_end)):
+        assert end - 0.8 < e.time_s <= e.emitted_s <= arrived + 1e-9 < end + 0.2
     heard = [" ".join(w.text for w in words if (w.end_s < first_end + 0.75) == first) for first in (True, False)]
     for text, line in zip(heard, [lines[0], lines[2]]):
         assert word_errors(line, text).wer < 0.4, (line, text)

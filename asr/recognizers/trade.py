@@ -15,11 +15,17 @@ Tokens leave the search in order with the end time of the frame that emitted the
 a sentence-end mark or end-of-text): the graded form of the same signal, available after every
 chunk, which turn-taking uses before a mark is committed.
 
+``pause()`` (the VAD heard silence) decodes the audio since the last whole chunk at once, on
+copies of the stream's state, as if the stream ended there: its sentence-end marks and its end
+probability reach turn-taking a chunk and a look-ahead sooner. The stream itself goes on
+unchanged, and a mark is announced once however many decodes agree on it.
+
 ``trade-offline`` decodes a whole clip with full-context attention from the same checkpoint.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +138,9 @@ class TradeStream(RecognizerStream):
         self.stable = 0  # tokens every hypothesis agrees on (never change again)
         self.committed_tokens = 0  # tokens already in Final words
         self.announced = 0  # stable tokens already checked for sentence ends
+        # the last pause's decode: (index, its tokens from there on, where its marked sentences' last words start)
+        self.early: tuple[int, list[int], set[int]] = (0, [], set())
+        self.paused: Hyp | None = None  # the last pause's best hypothesis, until the next chunk
         self.finished = False
 
     @property
@@ -150,12 +159,53 @@ class TradeStream(RecognizerStream):
     def commit(self) -> list[StreamEvent]:
         return [] if self.finished else self._events(final=False, pause=True)
 
-    def _decode(self, enc: torch.Tensor, final: bool) -> list[StreamEvent]:
+    def pause(self) -> list[StreamEvent]:
+        if self.finished:
+            return []
+        features, encoder = copy.copy(self.features), copy.copy(self.encoder)
+        encoder.cache = list(encoder.cache)  # the only state the flush changes in place
+        enc = encoder.push(features.push(np.zeros(0, np.float32), final=True), final=True)
+        best = self._search(self.hyps, self.window, self.frames_done, enc)[0][0]
+        self.paused = best
+        text_of = self.model.vocab.token_text
+        marks = [k for k in range(self.announced, len(best.tokens)) if self._new_mark(best.tokens, k)]
+        events: list[StreamEvent] = [SentenceEnd(text_of[best.tokens[k]].strip(), min(best.times[k], self.now_s),
+                                                 self.now_s) for k in marks]
+        ends = [k for k in range(self.announced, len(best.tokens)) if text_of[best.tokens[k]].strip() in SENTENCE_END]
+        self.early = (self.announced, best.tokens[self.announced:], {self._word_start(best.tokens, k) for k in ends})
+        tail = "".join(text_of[t] for t in best.tokens[self.committed_tokens:]).strip()
+        return events + ([Partial(tail, self.now_s)] if tail else [])
+
+    def _word_start(self, tokens: list[int], k: int) -> int:
+        """Index of the first token of the word that token k follows or belongs to."""
+        text_of = self.model.vocab.token_text
+        return max((j for j in range(k) if text_of[tokens[j]][:1].isspace()), default=0)
+
+    def _new_mark(self, tokens: list[int], k: int) -> bool:
+        """Whether token k is a sentence-end mark that the last pause did not announce. The pause
+        decoded its last chunk with less audio, so the last word may be spelt differently
+        ("traffic." against "trafack."): a mark is the pause's if it follows the same word, with
+        the same text before that word."""
+        if self.model.vocab.token_text[tokens[k]].strip() not in SENTENCE_END:
+            return False
+        start, early, words = self.early
+        w = self._word_start(tokens, k)
+        return not (w in words and tokens[start:w] == early[:max(0, w - start)])
+
+    def _search(self, hyps: list[Hyp], window: torch.Tensor, done: int,
+                enc: torch.Tensor) -> tuple[list[Hyp], torch.Tensor, int]:
+        """Search encoder frames chunk by chunk from (hypotheses, LDAA window, frames done)."""
         for a in range(0, enc.shape[1], self.C):
             chunk = enc[:, a:a + self.C]
-            self.window = torch.cat([self.window, chunk], 1)[:, -self.window_frames:]
-            self.hyps = self.search.chunk(self.hyps, chunk, self.window, self.frames_done)
-            self.frames_done += chunk.shape[1]
+            window = torch.cat([window, chunk], 1)[:, -self.window_frames:]
+            hyps = self.search.chunk(hyps, chunk, window, done)
+            done += chunk.shape[1]
+        return hyps, window, done
+
+    def _decode(self, enc: torch.Tensor, final: bool) -> list[StreamEvent]:
+        if enc.shape[1]:
+            self.paused = None
+            self.hyps, self.window, self.frames_done = self._search(self.hyps, self.window, self.frames_done, enc)
         if final:
             self.hyps = self.search.finish(self.hyps, self.frames_done * FRAME_S)
         return self._events(final) if enc.shape[1] or final else []
@@ -174,9 +224,8 @@ class TradeStream(RecognizerStream):
         # the flush pads the last chunk: a token emitted there belongs to the end of the audio
         times = [min(t, self.now_s) for t in best.times]
         for k in range(self.announced, self.stable):
-            mark = text_of[best.tokens[k]].strip()
-            if mark in SENTENCE_END:
-                events.append(SentenceEnd(mark, times[k], self.now_s))
+            if self._new_mark(best.tokens, k):
+                events.append(SentenceEnd(text_of[best.tokens[k]].strip(), times[k], self.now_s))
         self.announced = self.stable
         # commit the words before the last stable word start; the last word too once the
         # LLM expects a new word or punctuation next, the caller has paused, or the stream ended
@@ -210,14 +259,17 @@ class TradeStream(RecognizerStream):
         self.committed_tokens -= drop
         self.stable -= drop
         self.announced -= drop
+        start, early, words = self.early
+        self.early = (max(0, start - drop), early[max(0, drop - start):], {w - drop for w in words})
 
     def decoded_s(self) -> float:
         return self.frames_done * FRAME_S
 
     def end_probability(self) -> float | None:
-        """P(the next token ends the sentence or the text | best hypothesis); None before the
-        first word, after ``finish``, or when the hypothesis already ends with a sentence-end mark."""
-        best = self.hyps[0]
+        """P(the next token ends the sentence or the text | best hypothesis, the pause's until
+        the next chunk); None before the first word, after ``finish``, or when the hypothesis
+        already ends with a sentence-end mark."""
+        best = self.paused or self.hyps[0]
         if self.finished or best.lm_logp is None or not best.tokens:
             return None
         if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END:
@@ -226,7 +278,7 @@ class TradeStream(RecognizerStream):
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],
-                "hypothesis_tokens": max(len(h.tokens) for h in self.hyps)}
+                "hypothesis_tokens": max(len(h.tokens) for h in self.hyps), "pause_tokens": len(self.early[1])}
 
     def _last_word_complete(self, hyp: Hyp) -> bool:
         """Whether the LLM expects a new word or punctuation next, so the last word is complete.

@@ -100,9 +100,10 @@ class TradeSpeechStream(stt.RecognizeStream):
                 self._send_held()
                 continue
             pcm = from_pcm16(bytes(item.data), item.num_channels)
+            events = []
             for boundary in vad.push(pcm, streams.now_s):
-                self._vad(boundary.speaking, boundary.t_s, streams)
-            events = await asyncio.to_thread(streams.push, pcm)
+                events += await self._vad(boundary.speaking, boundary.t_s, streams)
+            events += await asyncio.to_thread(streams.push, pcm)
             self.end_probability = streams.end_probability()
             if self.turn.hears_audio:
                 self.turn.on_audio(pcm, streams.now_s - len(pcm) / SAMPLE_RATE)
@@ -115,16 +116,17 @@ class TradeSpeechStream(stt.RecognizeStream):
         self._send_transcripts(await asyncio.to_thread(streams.finish))
         self._send_held()
 
-    def _vad(self, speaking: bool, t_s: float, streams: UtteranceStreams):
+    async def _vad(self, speaking: bool, t_s: float, streams: UtteranceStreams) -> list[StreamEvent]:
+        """Tell the recognizer and the turn; returns the recognizer's events at a pause."""
         if speaking:
             streams.speech_started(t_s)
             self.turn.speech_started(t_s)
             if not self._in_turn:
                 self._in_turn = True
                 self._send(stt.SpeechEventType.START_OF_SPEECH)
-        else:
-            streams.speech_stopped(t_s)
-            self.turn.speech_stopped(t_s)
+            return []
+        self.turn.speech_stopped(t_s)
+        return await asyncio.to_thread(streams.speech_stopped, t_s)
 
     def _send_transcripts(self, events: list[StreamEvent]):
         """Finals are held until the next words: LiveKit joins final transcripts with spaces,

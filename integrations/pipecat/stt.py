@@ -112,7 +112,8 @@ class TradeSTTService(STTService):
             self._streams.speech_started(max(0.0, self._streams.now_s - frame.start_secs))
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._streams:
             self._pause_s = max(0.0, self._streams.now_s - frame.stop_secs)
-            self._streams.speech_stopped(self._pause_s)
+            for out in self._frames(await asyncio.to_thread(self._streams.speech_stopped, self._pause_s)):
+                await self.push_frame(out)
 
     def _text(self, final: Final) -> str:
         words = list(final.words)
