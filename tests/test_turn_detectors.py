@@ -154,6 +154,21 @@ def test_scores_count_cutoffs_latency_and_misses():
     assert out["f1"] == pytest.approx(0.5) and out["f1_at_take"] == 0.0
 
 
+def test_mark_timing_counts_marks_heard_before_speech_resumes():
+    from turn_taking.eval.metrics import mark_timing
+
+    mark = lambda at, t: Signal(at, "sentence_end", (".", t))  # noqa: E731
+    sigs = [mark(1.6, 1.0),  # the hold's mark, heard only after the caller resumed at 1.5: not a false end
+            mark(3.3, 3.1),  # the first end's, 300 ms after it
+            mark(3.5, 3.0),  # a second mark for the same end: the first one heard counts
+            mark(7.2, 6.0)]  # placed 1 s before the last end: not that end's
+    out = mark_timing([(_dialogue(), sigs)])
+    assert out["eots"] == 2 and out["eots_marked"] == 0.5 and out["arrival_p50_ms"] == pytest.approx(300)
+    assert out["holds"] == 1 and out["holds_marked"] == 0.0
+    out = mark_timing([(_dialogue(), [mark(1.4, 1.1)])])  # heard during the hold: a false end
+    assert out["holds_marked"] == 1.0 and out["eots_marked"] == 0.0 and out["arrival_p50_ms"] is None
+
+
 def test_greedy_matching_equals_the_brute_force_maximum_on_sparse_events():
     rng = random.Random(0)
     for _ in range(200):

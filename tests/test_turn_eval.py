@@ -34,6 +34,7 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
         assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
     assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
+    assert "## The recognizer's sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0
     traces = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {}))
     assert len(traces) == 2
     for t in traces.values():
@@ -82,6 +83,8 @@ def test_traces_are_keyed_by_checkpoint_content(tmp_path):
         f.write(b"\0")
     assert trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)}) != before
     assert trace_path(labels, tmp_path, "trade", 640, {}) != trace_path(labels, tmp_path, "trade", 320, {})
+    assert trace_path(labels, tmp_path, "trade", 320, {}, pause_decode=False) != trace_path(labels, tmp_path, "trade",
+                                                                                             320, {})
     from asr.recognizer import weights_fingerprint
 
     assert weights_fingerprint("trade", checkpoint=str(ck)) == weights_fingerprint("trade-offline", checkpoint=str(ck))

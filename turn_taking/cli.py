@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                    help="recognizer option, repeatable, e.g. checkpoint=exp/trade-whisper-pauses/final "
                         "(traces are cached per option set)")
+    e.add_argument("--no-pause-decode", dest="pause_decode", action="store_false",
+                   help="trace the recognizer without telling it of the VAD's pauses, so its sentence ends come "
+                        "only from whole chunks (as before trace version 2): compare the two on the same dialogues")
     e.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
         evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
-                 args.chunk_ms, args.workers, dict(args.option))
+                 args.chunk_ms, args.workers, dict(args.option), args.pause_decode)
         print((args.out / "report.md").read_text())
         return 0
 

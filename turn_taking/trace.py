@@ -13,7 +13,8 @@ would hear it, and records:
 
 The recognizer hears speech regions only (from 0.3 s before the VAD start); a stream stays open
 across pauses shorter than ``REOPEN_GAP_S`` and is finished 1 s into a longer one, as the
-agent's recognizer processor does between turns.
+agent's recognizer processor does between turns. It is told of every pause when the VAD reports
+it (``RecognizerStream.pause``), as the agent's is.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
 from asr.vad import WINDOW_S, SileroVAD, speech_boundaries
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2  # 2: the recognizer hears the VAD's pauses
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
 PEER_OFFSETS_S = (0.1, 0.2, 0.4)  # silence before a peer model is asked (pipecat/LiveKit use 0.2)
@@ -67,17 +68,18 @@ class CallerTrace(BaseModel):
     peers: dict[str, list[PeerScore]]
 
 
-def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
-    """(speech start, silence onset) pairs; an unfinished last region ends at ``duration``."""
+def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float, float | None]]:
+    """(speech start, silence onset, when the VAD reports that onset) for each stretch of speech;
+    an unfinished last one ends at ``duration``, never reported."""
     regions, start = [], None
     for b in speech_boundaries(probs, **VAD_PARAMS):
         if b.speaking:
             start = b.t_s
         elif start is not None:
-            regions.append((start, b.t_s))
+            regions.append((start, b.t_s, b.known_s))
             start = None
     if start is not None:
-        regions.append((start, duration))
+        regions.append((start, duration, None))
     return regions
 
 
@@ -86,7 +88,7 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
     starts 0.5 s before the first speech since it last said "complete" (at pipecat's VAD stop) or timed out."""
     out: dict[str, list[PeerScore]] = {"smart_turn": [], "livekit": []}
     seg_start = None
-    for k, (start, onset) in enumerate(regions):
+    for k, (start, onset, _) in enumerate(regions):
         seg_start = start if seg_start is None else seg_start
         resume = regions[k + 1][0] if k + 1 < len(regions) else len(audio) / SAMPLE_RATE
         complete = resume - onset >= SMART_TURN_STOP_S
@@ -103,23 +105,27 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
     return out
 
 
-def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float]],
-                      recognizer: StreamingRecognizer) -> tuple[list[RecognizerEvent], float]:
-    """Streams over the speech regions in 20 ms pushes; each event is stamped with the media time
-    a single real-time stream would have it (``feed_live``)."""
+def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float, float | None]],
+                      recognizer: StreamingRecognizer,
+                      pause_decode: bool = True) -> tuple[list[RecognizerEvent], float]:
+    """Streams over the speech regions in 20 ms pushes, each told of the VAD's pauses as they
+    are reported (``RecognizerStream.pause``; not with ``pause_decode`` off, as before trace
+    version 2); each event is stamped with the media time a single real-time stream would have
+    it (``feed_live``)."""
     events: list[RecognizerEvent] = []
     total = 0.0  # compute spent
-    spans: list[list[float]] = []  # audio spans, one per stream
-    for start, onset in regions:
+    spans: list[list] = []  # [audio start, audio end, pause reports], one per stream
+    for start, onset, reported in regions:
         a = max(0.0, start - PRE_ROLL_S)
-        if spans and a - spans[-1][1] < REOPEN_GAP_S:
-            spans[-1][1] = onset + TAIL_S
-        else:
-            spans.append([a, onset + TAIL_S])
-    for a, b in spans:
+        if not (spans and a - spans[-1][1] < REOPEN_GAP_S):
+            spans.append([a, 0.0, []])
+        spans[-1][1] = onset + TAIL_S
+        spans[-1][2] += [reported] if reported is not None and pause_decode else []
+    for a, b, reports in spans:
         t0 = int(a * SAMPLE_RATE)
         t0_s, stream = t0 / SAMPLE_RATE, recognizer.stream()
-        for clock, spent, out in feed_live(stream, audio[t0:int(b * SAMPLE_RATE)], PUSH_MS):
+        pauses = [r - t0_s for r in reports]
+        for clock, spent, out in feed_live(stream, audio[t0:int(b * SAMPLE_RATE)], PUSH_MS, pauses):
             total += spent
             at = t0_s + clock
             for e in out:
@@ -135,34 +141,36 @@ def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float]],
 
 
 def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recognizer: StreamingRecognizer,
-                   recognizer_name: str, peers: PeerModels | None) -> CallerTrace:
+                   recognizer_name: str, peers: PeerModels | None, pause_decode: bool = True) -> CallerTrace:
     probs = vad.track(caller)
     duration = len(caller) / SAMPLE_RATE
     regions = _regions(probs, duration)
-    events, compute = recognizer_events(caller, regions, recognizer)
+    events, compute = recognizer_events(caller, regions, recognizer, pause_decode)
     return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
                        recognizer=recognizer_name, events=events, compute_s=compute,
                        peers=peer_scores(caller, regions, peers) if peers else {})
 
 
-def _worker_init(recognizer: str, options: dict, with_peers: bool):
+def _worker_init(recognizer: str, options: dict, with_peers: bool, pause_decode: bool):
     global _MODELS
     import torch
 
     from asr.recognizer import create_recognizer
 
     torch.set_num_threads(1)
-    _MODELS = (SileroVAD(), create_recognizer(recognizer, **options), PeerModels() if with_peers else None)
+    _MODELS = (SileroVAD(), create_recognizer(recognizer, **options), PeerModels() if with_peers else None,
+               pause_decode)
 
 
 def _trace_one(dialogue: Dialogue) -> str:
-    vad, rec, peers = _MODELS
+    vad, rec, peers, pause_decode = _MODELS
     name = getattr(rec, "name", "") + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
-    return trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers).model_dump_json()
+    return trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers,
+                          pause_decode).model_dump_json()
 
 
 def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade", options: dict | None = None,
-                 with_peers: bool = True, workers: int = 2) -> Path:
+                 with_peers: bool = True, workers: int = 2, pause_decode: bool = True) -> Path:
     """Trace every dialogue into ``out`` (JSONL, one line each); resumable: dialogues already
     in the file are skipped."""
     from multiprocessing import get_context
@@ -172,7 +180,7 @@ def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade"
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {CallerTrace.model_validate_json(line).id for line in out.open()} if out.exists() else set()
     todo = [d for d in dialogues if d.id not in done]
-    init = (recognizer, options or {}, with_peers)
+    init = (recognizer, options or {}, with_peers, pause_decode)
     with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
         for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
             f.write(line + "\n")

@@ -112,3 +112,25 @@ def cutoff_at(rows: list[dict], latency_ms: float) -> dict | None:
     """The row with the fewest cutoffs whose mean latency is at most ``latency_ms``."""
     ok = [r for r in rows if r["latency_ms"] <= latency_ms]
     return min(ok, key=lambda r: r["cutoff_rate"]) if ok else None
+
+
+def mark_timing(replayable: list[tuple[Dialogue, list]]) -> dict:
+    """How the recognizer's sentence-end marks serve turn-taking, whatever a detector makes of
+    them: the share of turn ends with a mark placed within 0.5 s and heard before the caller or
+    the bot speaks again, how long after the end it is heard (p50 / p90), and the share of holds
+    with such a mark (a false end)."""
+    arrivals, eots, holds, false_ends = [], 0, 0, 0
+    for dialogue, sigs in replayable:
+        marks = [(s.at, s.args[1]) for s in sigs if s.kind == "sentence_end"]
+        for silence in dialogue.silences:
+            heard = [at for at, time_s in marks if abs(time_s - silence.start) <= F1_TOLERANCE_S and at < silence.end]
+            if silence.label == "eot":
+                eots += 1
+                arrivals += [min(heard) - silence.start] if heard else []
+            else:
+                holds += 1
+                false_ends += bool(heard)
+    p50, p90 = (float(np.percentile(arrivals, q)) * 1000 if arrivals else None for q in (50, 90))
+    return {"eots": eots, "eots_marked": len(arrivals) / max(1, eots), "arrival_p50_ms": p50, "arrival_p90_ms": p90,
+            "holds": holds, "holds_marked": false_ends / max(1, holds)}
+
