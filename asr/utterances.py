@@ -15,8 +15,7 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
   words are committed (``RecognizerStream.commit``), so the turn's last words come out without
   waiting for more speech; the stream is then finished (its trailing punctuation comes out)
   and the recognizer hears nothing until the next start. Closing at once when the pause
-  decode ends a sentence was measured and dropped: no faster turns in calls, and 0.9 points
-  of WER (asr/RESULTS.md, the pause decode);
+  decode ends a sentence was tried and dropped (asr/RESULTS.md, the pause decode);
 - ``finish()``: the call ended; whatever the recognizer still holds comes out.
 
 Silence outside speech is never decoded. Decoding it costs CPU the LLM and TTS need. The
