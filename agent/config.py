@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asr.recognizer import available, capabilities
+from asr.vad import STOP_MS
 from turn_taking.bargein import BargeInPolicy
 from turn_taking.detectors import create_detector
 
@@ -33,7 +34,7 @@ class VADConfig(_Strict):
 
     confidence: float = Field(0.5, gt=0, lt=1, description="speech probability threshold")
     start_ms: int = Field(200, ge=0, le=2000, description="speech needed before speech start fires")
-    stop_ms: int = Field(200, ge=32, le=3000, description="silence needed before speech stop fires")
+    stop_ms: int = Field(STOP_MS, ge=32, le=3000, description="silence needed before speech stop fires")
 
 
 class STTConfig(_Strict):

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from asr.data.text import per_split
-from asr.utterances import VAD_STOP_MS
+from asr.vad import STOP_MS
 
 
 def recognizer_option(text: str) -> tuple[str, object]:
@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--lead-silence", type=float, default=0.0, metavar="S",
                    help="start every stream with S seconds of silence (a stream opened before the caller "
                         "speaks: compare with 0 on the same --limit)")
-    e.add_argument("--vad", nargs="?", type=int, const=VAD_STOP_MS, default=None, metavar="STOP_MS",
+    e.add_argument("--vad", nargs="?", type=int, const=STOP_MS, default=None, metavar="STOP_MS",
                    help="hear each stream as the agent hears a call: Silero VAD opens one recognizer stream per "
                         "stretch of speech and tells it of each pause after STOP_MS of silence (default "
-                        f"{VAD_STOP_MS}, the agent's; asr.utterances; streaming recognizers with --chunk-ms)")
+                        f"{STOP_MS}, the agent's; asr.utterances; streaming recognizers with --chunk-ms)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "

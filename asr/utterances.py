@@ -41,11 +41,10 @@ import numpy as np
 from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd, StreamEvent, Word
 from asr.recognizer import RecognizerStream, StreamingRecognizer
-from asr.vad import SileroVAD, SpeechSegmenter, StreamingVAD
+from asr.vad import STOP_MS, SileroVAD, SpeechSegmenter, StreamingVAD
 
 HOLD_S = 1.5  # audio kept while the recognizer is not listening: covers the VAD's start delay
 LEAD_S = 0.3  # audio before the speech onset a fresh stream hears
-VAD_STOP_MS = 200  # the agent's default VAD stop (agent.config.VADConfig)
 
 
 class UtteranceStreams:
@@ -185,7 +184,7 @@ class VADStream(RecognizerStream):
 
 
 class VADUtterances(StreamingRecognizer):
-    def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = VAD_STOP_MS):
+    def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = STOP_MS):
         self.recognizer, self.vad, self.stop_ms = recognizer, vad or SileroVAD(), stop_ms
         self.name, self.chunk_ms = f"{recognizer.name}+vad", recognizer.chunk_ms
 

@@ -52,11 +52,14 @@ class SpeechBoundary:
     known_s: float
 
 
+STOP_MS = 200  # silence before a speech stop fires, unless configured: the agent's default
+
+
 class SpeechSegmenter:
     """Hysteresis over speech probabilities: a state changes after ``start_ms`` of speech or
     ``stop_ms`` of silence in a row."""
 
-    def __init__(self, confidence: float = 0.5, start_ms: float = 200, stop_ms: float = 200):
+    def __init__(self, confidence: float = 0.5, start_ms: float = 200, stop_ms: float = STOP_MS):
         self.confidence, self.start_s, self.stop_s = confidence, start_ms / 1000, stop_ms / 1000
         self.speaking = False
         self._run_start_s: float | None = None  # first window of a run contrary to the state
@@ -103,7 +106,7 @@ class StreamingVAD:
 
 
 def speech_boundaries(probs: np.ndarray, confidence: float = 0.5, start_ms: float = 200,
-                      stop_ms: float = 200) -> list[SpeechBoundary]:
+                      stop_ms: float = STOP_MS) -> list[SpeechBoundary]:
     """Every boundary of a probability track (window ``i`` starts at ``i * WINDOW_S``)."""
     seg = SpeechSegmenter(confidence, start_ms, stop_ms)
     return [b for i, p in enumerate(probs) if (b := seg.update(float(p), i * WINDOW_S))]

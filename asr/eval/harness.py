@@ -45,7 +45,8 @@ from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
 from asr.normalize import normalize
 from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed_live
-from asr.utterances import VAD_STOP_MS, VADUtterances
+from asr.utterances import VADUtterances
+from asr.vad import STOP_MS
 
 PUSH_MS = 20
 TAIL_S = 1.0
@@ -262,7 +263,7 @@ def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, ch
             result = evaluate(rec, m, limit, c, concurrency, join, lead_s)
             rows.append(result.summary())
             suffix = (f"-x{join}" if join > 1 else "") + (f"-lead{lead_s:g}" if lead_s else "")
-            suffix += f"-vad{'' if vad == VAD_STOP_MS else vad}" if vad else ""
+            suffix += f"-vad{'' if vad == STOP_MS else vad}" if vad else ""
             with open(out / f"{Path(m).stem}-{c or 'offline'}{suffix}.utterances.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in result.per_utterance)
             (out / "results.json").write_text(json.dumps(rows, indent=2))

@@ -168,13 +168,20 @@ class TradeStream(RecognizerStream):
         best = self._search(self.hyps, self.window, self.frames_done, enc)[0][0]
         self.paused = best
         text_of = self.model.vocab.token_text
-        marks = [k for k in range(self.announced, len(best.tokens)) if self._new_mark(best.tokens, k)]
-        events: list[StreamEvent] = [SentenceEnd(text_of[best.tokens[k]].strip(), min(best.times[k], self.now_s),
-                                                 self.now_s) for k in marks]
         ends = [k for k in range(self.announced, len(best.tokens)) if text_of[best.tokens[k]].strip() in SENTENCE_END]
+        events: list[StreamEvent] = [self._sentence_end(best, k) for k in ends if self._new_mark(best.tokens, k)]
         self.early = (self.announced, best.tokens[self.announced:], {self._word_start(best.tokens, k) for k in ends})
-        tail = "".join(text_of[t] for t in best.tokens[self.committed_tokens:]).strip()
+        tail = self._tail(best)
         return events + ([Partial(tail, self.now_s)] if tail else [])
+
+    def _sentence_end(self, hyp: Hyp, k: int) -> SentenceEnd:
+        # the flush pads the last chunk: a token emitted there belongs to the end of the audio
+        return SentenceEnd(self.model.vocab.token_text[hyp.tokens[k]].strip(), min(hyp.times[k], self.now_s),
+                           self.now_s)
+
+    def _tail(self, hyp: Hyp) -> str:
+        """The hypothesis after the committed words: what a ``Partial`` shows."""
+        return "".join(self.model.vocab.token_text[t] for t in hyp.tokens[self.committed_tokens:]).strip()
 
     def _word_start(self, tokens: list[int], k: int) -> int:
         """Index of the first token of the word that token k follows or belongs to."""
@@ -219,13 +226,9 @@ class TradeStream(RecognizerStream):
             while all(len(h.tokens) > n and h.tokens[n] == best.tokens[n] for h in self.hyps):
                 n += 1
             self.stable = max(self.stable, n)
-        events: list[StreamEvent] = []
         text_of = self.model.vocab.token_text
-        # the flush pads the last chunk: a token emitted there belongs to the end of the audio
-        times = [min(t, self.now_s) for t in best.times]
-        for k in range(self.announced, self.stable):
-            if self._new_mark(best.tokens, k):
-                events.append(SentenceEnd(text_of[best.tokens[k]].strip(), times[k], self.now_s))
+        events: list[StreamEvent] = [self._sentence_end(best, k) for k in range(self.announced, self.stable)
+                                     if self._new_mark(best.tokens, k)]
         self.announced = self.stable
         # commit the words before the last stable word start; the last word too once the
         # LLM expects a new word or punctuation next, the caller has paused, or the stream ended
@@ -235,13 +238,14 @@ class TradeStream(RecognizerStream):
         if final or pause or self.stable == len(tokens) and self._last_word_complete(best):
             end = self.stable
         if end > self.committed_tokens:
-            words = _words(self.model, tokens[self.committed_tokens:end], times[self.committed_tokens:end])
+            times = [min(t, self.now_s) for t in best.times[self.committed_tokens:end]]  # the flush's padding
+            words = _words(self.model, tokens[self.committed_tokens:end], times)
             for w in words:
                 w.emitted_s = self.now_s
             if words:
                 events.insert(0, Final(words))
             self.committed_tokens = end
-        tail = "".join(text_of[t] for t in best.tokens[self.committed_tokens:]).strip()
+        tail = self._tail(best)
         if tail and not final:
             events.append(Partial(tail, self.now_s))
         self._forget_committed()

@@ -87,17 +87,19 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
     return summary
 
 
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0f} ms"
+
+
 def marks_markdown(m: dict) -> str:
-    ms = lambda v: "–" if v is None else f"{v:.0f} ms"  # noqa: E731
     return ("\n## The recognizer's sentence-end marks (test)\n\n"
             "A mark placed within 0.5 s of a silence's onset and heard before speech resumes, whatever a detector "
             "makes of it.\n\n| turn ends marked | heard after the end, p50 / p90 | holds marked (false ends) |\n"
-            f"|---|---|---|\n| {100 * m['eots_marked']:.1f} % of {m['eots']} | {ms(m['arrival_p50_ms'])} / "
-            f"{ms(m['arrival_p90_ms'])} | {100 * m['holds_marked']:.1f} % of {m['holds']} |\n")
+            f"|---|---|---|\n| {100 * m['eots_marked']:.1f} % of {m['eots']} | {_ms(m['arrival_p50_ms'])} / "
+            f"{_ms(m['arrival_p90_ms'])} | {100 * m['holds_marked']:.1f} % of {m['holds']} |\n")
 
 
 def bargein_markdown(barge_in: dict) -> str:
-    ms = lambda v: "–" if v is None else f"{v:.0f} ms"  # noqa: E731
     lines = ["\n## Barge-in (setting chosen on dev, measured on test)\n",
              "`vad`: cancel at every speech onset · `confirm`: cancel on an interruption word or long speech · "
              "`pause_confirm`: pause the bot at onset, then cancel or resume. Stop: caller onset → bot audio "
@@ -107,9 +109,9 @@ def bargein_markdown(barge_in: dict) -> str:
     for name, b in barge_in.items():
         r = b["dev_chosen"]
         lines.append(f"| {name} | `{r['params']}` | {100 * r['false_interruption_rate']:.1f} % of {r['backchannels']} | "
-                     f"{100 * r['pause_rate']:.0f} % | {ms(r['pause_p50_ms'])} | "
-                     f"{100 * r['missed_rate']:.1f} % of {r['interruptions']} | {ms(r['stop_p50_ms'])} | "
-                     f"{ms(r['stop_p90_ms'])} | {ms(r['confirm_p50_ms'])} |")
+                     f"{100 * r['pause_rate']:.0f} % | {_ms(r['pause_p50_ms'])} | "
+                     f"{100 * r['missed_rate']:.1f} % of {r['interruptions']} | {_ms(r['stop_p50_ms'])} | "
+                     f"{_ms(r['stop_p90_ms'])} | {_ms(r['confirm_p50_ms'])} |")
     return "\n".join(lines) + "\n"
 
 
