@@ -4,27 +4,30 @@ The shipped TRADE checkpoint was trained on inputs of at most 14 s and loses its
 longer streams (asr/RESULTS.md). A call is minutes long, so the pipecat and LiveKit adapters
 use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of speech:
 
-- ``push`` feeds the current stream;
-- ``speech_started(start_s)`` (a VAD start, with the onset's call time): a stream hears the
-  audio from ``LEAD_S`` before the onset (the VAD reports speech late, so the last ``HOLD_S``
-  of audio are kept for this). A caller who resumes before the commit below stays in the
-  same stream;
-- ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode (sentence
-  ends and the end probability a chunk sooner, for turn-taking). Once the stream has decoded
-  audio up to ``end_s`` (a caller who resumes sooner stays in the same stream), its pending
-  words are committed (``RecognizerStream.commit``), so the turn's last words come out without
-  waiting for more speech; the stream is then finished (its trailing punctuation comes out)
-  and the recognizer hears nothing until the next start. Closing at once when the pause
-  decode ends a sentence was tried and dropped (asr/RESULTS.md, the pause decode);
+- ``push`` feeds the current stream; the last ``HOLD_S`` of audio are always kept, because the
+  VAD reports speech late;
+- ``speech_started(start_s)`` (a VAD start, with the onset's call time): a fresh stream hears
+  the audio from ``LEAD_S`` before the onset, but nothing the previous stream decoded;
+- ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode (sentence ends
+  and the end probability, for turn-taking). At the next push the stream is closed: padded
+  with silence until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is
+  silence, so the padding stands in for the audio it would otherwise wait for), its words
+  committed (``RecognizerStream.commit``) and its trailing punctuation flushed. The caller's
+  next words go to a fresh stream, so no stream runs on over several sentences;
 - ``finish()``: the call ended; whatever the recognizer still holds comes out.
+
+Waiting for real audio instead of padding kept a stream open across pauses shorter than its
+chunk and look-ahead. On 10 joined test utterances that merged most sentences into long
+streams and lost the first words of the next (asr/RESULTS.md, "One stream per stretch of speech").
 
 Silence outside speech is never decoded. Decoding it costs CPU the LLM and TTS need. The
 shipped checkpoint is also sensitive to leading silence: on the test split, 0.64–0.7 s of it
 raises WER from 30.8 % to 37.7–39.5 %, while the 0.3 s lead used here costs 1.3 points
 (asr/RESULTS.md, leading silence).
 
-Every time in the events (word spans, emission, sentence ends) is moved to call time: ``start_s``
-(the call time of the first sample pushed) plus the seconds of audio pushed since.
+Every time in the events (word spans, emission, sentence ends) is moved to call time: the call
+time of the stream's first sample plus the seconds of audio it heard, and never later than the
+audio received (the padding is decoded at once).
 
 ``VADUtterances`` wraps a streaming recognizer so that a whole recording goes through Silero
 VAD (the agent's default hysteresis, or a shorter ``stop_ms``) and ``UtteranceStreams``, exactly
@@ -43,8 +46,10 @@ from asr.events import Final, Partial, SentenceEnd, StreamEvent, Word
 from asr.recognizer import RecognizerStream, StreamingRecognizer
 from asr.vad import STOP_MS, SileroVAD, SpeechSegmenter, StreamingVAD
 
-HOLD_S = 1.5  # audio kept while the recognizer is not listening: covers the VAD's start delay
+HOLD_S = 1.5  # audio kept for the next stream: covers the VAD's start delay
 LEAD_S = 0.3  # audio before the speech onset a fresh stream hears
+PAD_S = 0.16  # silence pushed at a time to finish a stream at a VAD stop
+MAX_PAD_S = 3.0  # more than any recognizer's chunk and look-ahead
 
 
 class UtteranceStreams:
@@ -53,16 +58,18 @@ class UtteranceStreams:
         self._stream: RecognizerStream = recognizer.stream()
         self._offset_s = 0.0  # call time of the current stream's first sample
         self.received = 0  # samples pushed in the whole call
-        self._commit_at_s: float | None = None  # a VAD speech end not yet committed
-        self._listening = False  # True from a VAD start to the commit after the next stop
-        self._held: deque[np.ndarray] = deque()  # the last HOLD_S of audio while not listening
+        self._listening = False  # True from a VAD start to the stream's close after the next stop
+        self._stop_s: float | None = None  # a VAD stop whose stream is not yet closed
+        self._held: deque[np.ndarray] = deque()  # the last HOLD_S of audio
         self._held_samples = 0
+        self._lead: np.ndarray | None = None  # audio before a speech start, for the stream's first push
+        self._heard_until_s = 0.0  # call time up to which the last stream decoded speech
         self.streams_started = 1
         self._closed_end_probability: float | None = None  # the last stream's, at its pause
 
     @property
     def listening(self) -> bool:
-        """Whether a stream is open: from a VAD start to the commit after the next stop."""
+        """Whether a stream is open: from a VAD start to the first push after the next stop."""
         return self._listening
 
     @property
@@ -72,30 +79,17 @@ class UtteranceStreams:
     def push(self, pcm: np.ndarray) -> list[StreamEvent]:
         """Mono float32 16 kHz caller audio; returns events in call time."""
         self.received += len(pcm)
+        self._hold(pcm)
         if not self._listening:
-            self._hold(pcm)
             return []
-        if self._held:  # the first push after a speech start: the audio before it goes first
-            pcm = np.concatenate([*self._held, pcm])
-            self._held.clear()
-            self._held_samples = 0
-        events = self._shift(self._stream.push(pcm))
-        decoded = self.decoded_s()
-        if self._commit_at_s is not None and (decoded is None or decoded >= self._commit_at_s):
-            events += self._close()
-        return events
+        if self._stop_s is not None:  # this audio is for the next stream
+            return self._close_at(self._stop_s)
+        return self._feed(pcm)
 
-    def _close(self) -> list[StreamEvent]:
-        """Commit and finish the current stream; a fresh one waits for the next speech."""
-        self._commit_at_s, self._listening = None, False
-        self._closed_end_probability = self._stream.end_probability()
-        events = self._shift(self._stream.commit())
-        # what the flush adds is trailing punctuation of audio before the pause; a sentence
-        # end it forces is not the recognizer's judgement, so it is not passed on
-        events += [e for e in self._shift(self._stream.finish()) if not isinstance(e, SentenceEnd)]
-        self._stream = self.recognizer.stream()
-        self.streams_started += 1
-        return events
+    def _feed(self, pcm: np.ndarray) -> list[StreamEvent]:
+        if self._lead is not None:  # the first push after a speech start: the audio before it goes first
+            pcm, self._lead = np.concatenate([self._lead, pcm]), None
+        return self._shift(self._stream.push(pcm)) if len(pcm) else []
 
     def _hold(self, pcm: np.ndarray):
         self._held.append(pcm)
@@ -105,26 +99,56 @@ class UtteranceStreams:
 
     def speech_stopped(self, end_s: float) -> list[StreamEvent]:
         """VAD: the caller went silent at call time ``end_s``. Returns the stream's ``pause``
-        events, in call time."""
-        self._commit_at_s = end_s
-        return self._shift(self._stream.pause()) if self._listening else []
+        events, in call time; the next push closes the stream (``_close_at``), unless the
+        caller resumes first."""
+        if not self._listening:
+            return []
+        self._stop_s = end_s
+        return self._feed(np.zeros(0, np.float32)) + self._shift(self._stream.pause())
+
+    def _close_at(self, end_s: float) -> list[StreamEvent]:
+        """Pad the stream with silence until it has decoded past ``end_s``, then close it."""
+        events: list[StreamEvent] = []
+        pad = np.zeros(int(PAD_S * SAMPLE_RATE), np.float32)
+        for _ in range(int(MAX_PAD_S / PAD_S)):
+            decoded = self._stream.decoded_s()
+            if decoded is None or self._offset_s + decoded >= end_s:
+                break
+            events += self._shift(self._stream.push(pad))
+        self._heard_until_s = end_s
+        return events + self._close()
+
+    def _close(self) -> list[StreamEvent]:
+        """Commit and finish the current stream; a fresh one waits for the next speech."""
+        self._listening, self._stop_s = False, None
+        self._closed_end_probability = self._stream.end_probability()
+        events = self._shift(self._stream.commit())
+        # what the flush adds is trailing punctuation of audio before the pause; a sentence
+        # end it forces is not the recognizer's judgement, so it is not passed on
+        events += [e for e in self._shift(self._stream.finish()) if not isinstance(e, SentenceEnd)]
+        self._stream = self.recognizer.stream()
+        self.streams_started += 1
+        return events
 
     def speech_started(self, start_s: float):
-        """VAD: the caller started speaking at call time ``start_s``; a pause not yet
-        committed is not one."""
-        self._commit_at_s = None
+        """VAD: the caller started speaking at call time ``start_s``; a stream not yet closed
+        at the last stop goes on."""
         if self._listening:
+            self._stop_s = None
             return
         self._listening = True
         held = np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
         held_from_s = self.now_s - len(held) / SAMPLE_RATE
-        self._offset_s = max(held_from_s, start_s - LEAD_S)
-        held = held[int(round((self._offset_s - held_from_s) * SAMPLE_RATE)):]  # from the lead on
-        self._held, self._held_samples = deque([held]), len(held)
+        self._offset_s = max(held_from_s, start_s - LEAD_S, self._heard_until_s)
+        self._lead = held[int(round((self._offset_s - held_from_s) * SAMPLE_RATE)):]
 
     def finish(self) -> list[StreamEvent]:
         """The call is over: the words and punctuation the recognizer still holds, in call time."""
-        return self._close() if self._listening else []
+        if not self._listening:
+            return []
+        if self._stop_s is not None:
+            return self._close_at(self._stop_s)
+        return self._feed(np.zeros(0, np.float32)) + self._close()
 
     def decoded_s(self) -> float | None:
         """Call time up to which the caller's audio is transcribed; between stretches of
@@ -136,22 +160,25 @@ class UtteranceStreams:
 
     def end_probability(self) -> float | None:
         """The recognizer's probability that the sentence ends after its text; between
-        stretches of speech, what it was at the last pause."""
+        stretches of speech, what it was when the last stream closed."""
         return self._stream.end_probability() if self._listening else self._closed_end_probability
 
     def _shift(self, events: list[StreamEvent]) -> list[StreamEvent]:
-        dt = self._offset_s
-        if not dt:
-            return events
+        """Stream time to call time, no later than the audio received."""
+        dt, now = self._offset_s, self.now_s
+
+        def at(t: float) -> float:
+            return min(t + dt, now)
+
         out: list[StreamEvent] = []
         for e in events:
             if isinstance(e, Final):
-                out.append(Final([Word(w.text, w.start_s + dt, w.end_s + dt,
-                                       None if w.emitted_s is None else w.emitted_s + dt) for w in e.words]))
+                out.append(Final([Word(w.text, at(w.start_s), at(w.end_s),
+                                       None if w.emitted_s is None else at(w.emitted_s)) for w in e.words]))
             elif isinstance(e, Partial):
-                out.append(replace(e, emitted_s=e.emitted_s + dt))
+                out.append(replace(e, emitted_s=at(e.emitted_s)))
             elif isinstance(e, SentenceEnd):
-                out.append(replace(e, time_s=e.time_s + dt, emitted_s=e.emitted_s + dt))
+                out.append(replace(e, time_s=at(e.time_s), emitted_s=at(e.emitted_s)))
         return out
 
 

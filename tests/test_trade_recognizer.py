@@ -121,6 +121,33 @@ def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
     assert streams.finish() == []  # the call ends in a pause: nothing is left to flush
 
 
+def test_vad_driven_streams_close_at_each_pause_and_the_next_hears_its_first_words(trade, speech):
+    """Two sentences a short pause apart, through Silero VAD as in a call: each gets its own
+    stream, closed at the VAD's stop (not kept open across the pause while its last chunk
+    waits for audio), and the second stream starts before its first word."""
+    from asr.utterances import VADUtterances
+
+    clips, lines = speech
+    gap = np.zeros(SAMPLE_RATE // 4, np.float32)  # with Piper's own trailing quiet, about 0.6 s
+    audio = np.concatenate([clips[0], gap, clips[2], gap, gap])
+    stream = VADUtterances(trade).stream()
+    events = _run(stream, audio, chunk_ms=20)
+    events += [(len(audio) / SAMPLE_RATE, e) for e in stream.finish()]
+    words = [(arrived, w) for arrived, e in events if isinstance(e, Final) for w in e.words]
+    assert stream.utterances.streams_started == 3  # two streams, both closed
+    second_start = (len(clips[0]) + len(gap)) / SAMPLE_RATE
+    # the second stream's first chunk needs 0.8 s of its audio, which starts 0.3 s before the onset
+    first = [w for arrived, w in words if arrived < second_start + 0.3]
+    second = [w for arrived, w in words if arrived >= second_start + 0.3]
+    assert word_errors(lines[0], " ".join(w.text for w in first)).wer < 0.3, first  # "I'd" for "I would"
+    assert word_errors(lines[2], " ".join(w.text for w in second)).wer < 0.2, second
+    assert second[0].text == "My"  # heard by the second stream, not the first
+    assert max(w.emitted_s for w in first) < second_start  # out at the pause
+    assert min(w.start_s for w in second) > max(w.end_s for w in first)
+    for arrived, w in words:  # call time, and never before the audio behind it arrived
+        assert w.start_s <= w.end_s <= w.emitted_s <= arrived + 1e-9
+
+
 def test_utterance_streams_finish_releases_the_words_of_a_call_that_ends_mid_speech(trade, speech):
     from asr.utterances import UtteranceStreams
 
@@ -203,6 +230,20 @@ def test_long_stream_keeps_transcribing_after_a_sentence_end(trade, speech):
     audio = np.concatenate([x for _ in range(3) for c in clips for x in (c, gap)])  # ≈ 30 s, 12 sentences
     words = [w for _, e in _run(trade.stream(), audio) if isinstance(e, Final) for w in e.words]
     assert len(words) > 60
+
+
+def test_the_same_long_stream_through_vad_keeps_transcribing(trade, speech):
+    """What the product does about the limitation above: one recognizer stream per stretch of
+    speech (``asr.utterances``), so 12 sentences hold up as well as one."""
+    from asr.utterances import VADUtterances
+
+    clips, lines = speech
+    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    audio = np.concatenate([x for _ in range(3) for c in clips for x in (c, gap)])
+    stream = VADUtterances(trade).stream()
+    events = [e for _, e in _run(stream, audio, chunk_ms=20)] + stream.finish()
+    words = [w.text for e in events if isinstance(e, Final) for w in e.words]
+    assert word_errors(" ".join(lines * 3), " ".join(words)).wer < 0.15, words
 
 
 def test_bad_audio_and_settings_are_refused(trade):
