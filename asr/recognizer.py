@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import time
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -124,27 +124,17 @@ def feed(stream: RecognizerStream, audio: np.ndarray, chunk_ms: int,
         yield arrived, stream.push(audio[i:i + step]) if i < len(audio) else stream.finish()
 
 
-def feed_live(stream: RecognizerStream, audio: np.ndarray, push_ms: int,
-              pauses: Iterable[float] = ()) -> Iterator[tuple[float, float, list[StreamEvent]]]:
+def feed_live(stream: RecognizerStream, audio: np.ndarray,
+              push_ms: int) -> Iterator[tuple[float, float, list[StreamEvent]]]:
     """``feed`` as fast as the machine allows, stamping each push's events with the media time a
     single real-time stream would have them: the audio had arrived and every earlier push's
-    compute had finished. Yields (that time, this push's compute seconds, its events).
-    ``pauses``: seconds of audio at which a VAD would report silence; ``stream.pause()`` runs
-    after the push that reaches each, and yields the same way."""
-    pending = sorted(pauses)
+    compute had finished. Yields (that time, this push's compute seconds, its events)."""
     clock = 0.0
     started = time.perf_counter()
     for arrived, events in feed(stream, audio, push_ms):
         elapsed = time.perf_counter() - started
         clock = max(clock, arrived) + elapsed
         yield clock, elapsed, events
-        while pending and pending[0] <= arrived + 1e-9:
-            pending.pop(0)
-            started = time.perf_counter()
-            events = stream.pause()
-            elapsed = time.perf_counter() - started
-            clock += elapsed
-            yield clock, elapsed, events
         started = time.perf_counter()
 
 

@@ -53,8 +53,10 @@ MAX_PAD_S = 3.0  # more than any recognizer's chunk and look-ahead
 
 
 class UtteranceStreams:
-    def __init__(self, recognizer: StreamingRecognizer, start_s: float = 0.0):
-        self.recognizer, self.start_s = recognizer, start_s
+    def __init__(self, recognizer: StreamingRecognizer, start_s: float = 0.0, pause_decode: bool = True):
+        """``pause_decode`` off: nothing is decoded at a stop before the stream closes (to
+        measure what the pause decode is worth)."""
+        self.recognizer, self.start_s, self.pause_decode = recognizer, start_s, pause_decode
         self._stream: RecognizerStream = recognizer.stream()
         self._offset_s = 0.0  # call time of the current stream's first sample
         self.received = 0  # samples pushed in the whole call
@@ -104,7 +106,8 @@ class UtteranceStreams:
         if not self._listening:
             return []
         self._stop_s = end_s
-        return self._feed(np.zeros(0, np.float32)) + self._shift(self._stream.pause())
+        events = self._feed(np.zeros(0, np.float32))
+        return events + self._shift(self._stream.pause()) if self.pause_decode else events
 
     def _close_at(self, end_s: float) -> list[StreamEvent]:
         """Pad the stream with silence until it has decoded past ``end_s``, then close it."""
@@ -186,8 +189,8 @@ class VADStream(RecognizerStream):
     """One recording through VAD and ``UtteranceStreams``; VAD decisions reach the recognizer
     after the audio that triggered them, as in the agent's graph."""
 
-    def __init__(self, recognizer: StreamingRecognizer, vad: StreamingVAD):
-        self.utterances, self.vad = UtteranceStreams(recognizer), vad
+    def __init__(self, recognizer: StreamingRecognizer, vad: StreamingVAD, pause_decode: bool = True):
+        self.utterances, self.vad = UtteranceStreams(recognizer, pause_decode=pause_decode), vad
         vad.vad.reset()
 
     def _push(self, pcm: np.ndarray) -> list[StreamEvent]:
@@ -211,9 +214,10 @@ class VADStream(RecognizerStream):
 
 
 class VADUtterances(StreamingRecognizer):
-    def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = STOP_MS):
-        self.recognizer, self.vad, self.stop_ms = recognizer, vad or SileroVAD(), stop_ms
+    def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = STOP_MS,
+                 pause_decode: bool = True):
+        self.recognizer, self.vad, self.stop_ms, self.pause_decode = recognizer, vad or SileroVAD(), stop_ms, pause_decode
         self.name, self.chunk_ms = f"{recognizer.name}+vad", recognizer.chunk_ms
 
     def stream(self) -> VADStream:
-        return VADStream(self.recognizer, StreamingVAD(self.vad, SpeechSegmenter(stop_ms=self.stop_ms)))
+        return VADStream(self.recognizer, StreamingVAD(self.vad, SpeechSegmenter(stop_ms=self.stop_ms)), self.pause_decode)

@@ -131,8 +131,7 @@ def test_vad_driven_streams_close_at_each_pause_and_the_next_hears_its_first_wor
     gap = np.zeros(SAMPLE_RATE // 4, np.float32)  # with Piper's own trailing quiet, about 0.6 s
     audio = np.concatenate([clips[0], gap, clips[2], gap, gap])
     stream = VADUtterances(trade).stream()
-    events = _run(stream, audio, chunk_ms=20)
-    events += [(len(audio) / SAMPLE_RATE, e) for e in stream.finish()]
+    events = _run(stream, audio, chunk_ms=20)  # then finished
     words = [(arrived, w) for arrived, e in events if isinstance(e, Final) for w in e.words]
     assert stream.utterances.streams_started == 3  # two streams, both closed
     second_start = (len(clips[0]) + len(gap)) / SAMPLE_RATE
@@ -146,6 +145,9 @@ def test_vad_driven_streams_close_at_each_pause_and_the_next_hears_its_first_wor
     assert min(w.start_s for w in second) > max(w.end_s for w in first)
     for arrived, w in words:  # call time, and never before the audio behind it arrived
         assert w.start_s <= w.end_s <= w.emitted_s <= arrived + 1e-9
+    quiet = VADUtterances(trade, pause_decode=False).stream()  # the pause decode changes no word
+    quiet_events = [e for _, e in _run(quiet, audio, chunk_ms=20)]
+    assert [w for e in quiet_events if isinstance(e, Final) for w in e.words] == [w for _, w in words]
 
 
 def test_utterance_streams_finish_releases_the_words_of_a_call_that_ends_mid_speech(trade, speech):
@@ -241,7 +243,7 @@ def test_the_same_long_stream_through_vad_keeps_transcribing(trade, speech):
     gap = np.zeros(SAMPLE_RATE // 2, np.float32)
     audio = np.concatenate([x for _ in range(3) for c in clips for x in (c, gap)])
     stream = VADUtterances(trade).stream()
-    events = [e for _, e in _run(stream, audio, chunk_ms=20)] + stream.finish()
+    events = [e for _, e in _run(stream, audio, chunk_ms=20)]
     words = [w.text for e in events if isinstance(e, Final) for w in e.words]
     assert word_errors(" ".join(lines * 3), " ".join(words)).wer < 0.15, words
 

@@ -11,10 +11,10 @@ would hear it, and records:
 * ``peers``: Smart Turn v3.2 (pipecat) and LiveKit turn detector v1-mini probabilities at fixed
   offsets after every silence onset, on the audio each framework would hand its model.
 
-The recognizer hears speech regions only (from 0.3 s before the VAD start); a stream stays open
-across pauses shorter than ``REOPEN_GAP_S`` and is finished 1 s into a longer one, as the
-agent's recognizer processor does between turns. It is told of every pause when the VAD reports
-it (``RecognizerStream.pause``), as the agent's is.
+The recognizer hears the caller as the agent's STT processor does (``asr.utterances``): the
+agent's VAD opens a stream 0.3 s before each stretch of speech, tells it of the pause when it
+hears one (``RecognizerStream.pause``) and has it closed at the next push. The detectors read a
+faster VAD (``VAD_PARAMS``) of their own.
 """
 
 from __future__ import annotations
@@ -27,18 +27,17 @@ from pydantic import BaseModel
 
 from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd
-from asr.eval.harness import PUSH_MS, TAIL_S
+from asr.eval.harness import PUSH_MS
 from asr.recognizer import StreamingRecognizer, feed_live
+from asr.utterances import VADUtterances
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
 from asr.vad import WINDOW_S, SileroVAD, speech_boundaries
 
-TRACE_VERSION = 2  # 2: the recognizer hears the VAD's pauses
+TRACE_VERSION = 3  # 2: the recognizer hears the VAD's pauses; 3: one stream per stretch of speech
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
 PEER_OFFSETS_S = (0.1, 0.2, 0.4)  # silence before a peer model is asked (pipecat/LiveKit use 0.2)
-PRE_ROLL_S = 0.3
-REOPEN_GAP_S = 2.0
 SMART_TURN_VAD_STOP_S, SMART_TURN_STOP_S = 0.2, 3.0  # pipecat's VAD stop for Smart Turn; its fallback silence
 
 
@@ -68,18 +67,18 @@ class CallerTrace(BaseModel):
     peers: dict[str, list[PeerScore]]
 
 
-def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float, float | None]]:
-    """(speech start, silence onset, when the VAD reports that onset) for each stretch of speech;
-    an unfinished last one ends at ``duration``, never reported."""
+def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
+    """(speech start, silence onset) for each stretch of speech, by the detectors' VAD; an
+    unfinished last one ends at ``duration``."""
     regions, start = [], None
     for b in speech_boundaries(probs, **VAD_PARAMS):
         if b.speaking:
             start = b.t_s
         elif start is not None:
-            regions.append((start, b.t_s, b.known_s))
+            regions.append((start, b.t_s))
             start = None
     if start is not None:
-        regions.append((start, duration, None))
+        regions.append((start, duration))
     return regions
 
 
@@ -88,7 +87,7 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
     starts 0.5 s before the first speech since it last said "complete" (at pipecat's VAD stop) or timed out."""
     out: dict[str, list[PeerScore]] = {"smart_turn": [], "livekit": []}
     seg_start = None
-    for k, (start, onset, _) in enumerate(regions):
+    for k, (start, onset) in enumerate(regions):
         seg_start = start if seg_start is None else seg_start
         resume = regions[k + 1][0] if k + 1 < len(regions) else len(audio) / SAMPLE_RATE
         complete = resume - onset >= SMART_TURN_STOP_S
@@ -105,38 +104,26 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
     return out
 
 
-def recognizer_events(audio: np.ndarray, regions: list[tuple[float, float, float | None]],
-                      recognizer: StreamingRecognizer,
+def recognizer_events(audio: np.ndarray, recognizer: StreamingRecognizer, vad: SileroVAD,
                       pause_decode: bool = True) -> tuple[list[RecognizerEvent], float]:
-    """Streams over the speech regions in 20 ms pushes, each told of the VAD's pauses as they
-    are reported (``RecognizerStream.pause``; not with ``pause_decode`` off, as before trace
-    version 2); each event is stamped with the media time a single real-time stream would have
-    it (``feed_live``)."""
+    """The caller through the agent's VAD and recognizer streams (``VADUtterances``, what
+    ``asr eval --vad`` measures) in 20 ms pushes; with ``pause_decode`` off the streams are not
+    decoded at a pause before they close (as before trace version 2). Each event is stamped with
+    the media time a single real-time stream would have it (``feed_live``)."""
     events: list[RecognizerEvent] = []
     total = 0.0  # compute spent
-    spans: list[list] = []  # [audio start, audio end, pause reports], one per stream
-    for start, onset, reported in regions:
-        a = max(0.0, start - PRE_ROLL_S)
-        if not (spans and a - spans[-1][1] < REOPEN_GAP_S):
-            spans.append([a, 0.0, []])
-        spans[-1][1] = onset + TAIL_S
-        spans[-1][2] += [reported] if reported is not None and pause_decode else []
-    for a, b, reports in spans:
-        t0 = int(a * SAMPLE_RATE)
-        t0_s, stream = t0 / SAMPLE_RATE, recognizer.stream()
-        pauses = [r - t0_s for r in reports]
-        for clock, spent, out in feed_live(stream, audio[t0:int(b * SAMPLE_RATE)], PUSH_MS, pauses):
-            total += spent
-            at = t0_s + clock
-            for e in out:
-                if isinstance(e, Final):
-                    events.append(RecognizerEvent(at=at, kind="final", text=e.text))
-                elif isinstance(e, Partial):
-                    events.append(RecognizerEvent(at=at, kind="partial", text=e.text))
-                elif isinstance(e, SentenceEnd):
-                    events.append(RecognizerEvent(at=at, kind="sentence_end", text=e.mark, time=t0_s + e.time_s))
-            if out and (p := stream.end_probability()) is not None:
-                events.append(RecognizerEvent(at=at, kind="end_prob", p=p))
+    stream = VADUtterances(recognizer, vad, pause_decode=pause_decode).stream()
+    for at, spent, out in feed_live(stream, audio, PUSH_MS):
+        total += spent
+        for e in out:
+            if isinstance(e, Final):
+                events.append(RecognizerEvent(at=at, kind="final", text=e.text))
+            elif isinstance(e, Partial):
+                events.append(RecognizerEvent(at=at, kind="partial", text=e.text))
+            elif isinstance(e, SentenceEnd):
+                events.append(RecognizerEvent(at=at, kind="sentence_end", text=e.mark, time=e.time_s))
+        if out and (p := stream.end_probability()) is not None:
+            events.append(RecognizerEvent(at=at, kind="end_prob", p=p))
     return events, total
 
 
@@ -145,7 +132,7 @@ def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recog
     probs = vad.track(caller)
     duration = len(caller) / SAMPLE_RATE
     regions = _regions(probs, duration)
-    events, compute = recognizer_events(caller, regions, recognizer, pause_decode)
+    events, compute = recognizer_events(caller, recognizer, vad, pause_decode)
     return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
                        recognizer=recognizer_name, events=events, compute_s=compute,
                        peers=peer_scores(caller, regions, peers) if peers else {})
