@@ -11,8 +11,9 @@ flowing.
 per stretch of speech (``asr.utterances.UtteranceStreams``). While the caller speaks it sends
 ``InterimTranscriptionFrame``s, and every decoding step that produced something goes out as a
 ``RecognizerEventsFrame`` (sentence-end punctuation with its emission time, the LLM's
-sentence-end probability) for the semantic end-of-turn detectors. Once decoding has reached a
-VAD speech end, the stretch's words are committed and sent as its ``TranscriptionFrame``.
+sentence-end probability) for the semantic end-of-turn detectors. At the first audio after a
+VAD speech end the stream is padded with silence past that end and closed, and the stretch's
+words are sent as its ``TranscriptionFrame``.
 """
 
 from __future__ import annotations
