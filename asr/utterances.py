@@ -17,13 +17,10 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
 - ``finish()``: the call ended; whatever the recognizer still holds comes out.
 
 Waiting for real audio instead of padding kept a stream open across pauses shorter than its
-chunk and look-ahead. On 10 joined test utterances that merged most sentences into long
-streams and lost the first words of the next (asr/RESULTS.md, "One stream per stretch of speech").
+chunk and look-ahead. On 10 joined test utterances that ran sentences together in one stream
+and lost the first words of the next (asr/RESULTS.md, "One stream per stretch of speech").
 
-Silence outside speech is never decoded. Decoding it costs CPU the LLM and TTS need. The
-shipped checkpoint is also sensitive to leading silence: on the test split, 0.64–0.7 s of it
-raises WER from 30.8 % to 37.7–39.5 %, while the 0.3 s lead used here costs 1.3 points
-(asr/RESULTS.md, leading silence).
+Silence outside speech is never decoded: decoding it costs CPU the LLM and TTS need.
 
 Every time in the events (word spans, emission, sentence ends) is moved to call time: the call
 time of the stream's first sample plus the seconds of audio it heard, and never later than the
