@@ -305,3 +305,49 @@ def test_pause_decodes_what_the_end_would_and_leaves_the_stream_unchanged():
     (plain, _), (with_pauses, paused) = run(False), run(True)
     assert with_pauses == plain and paused > 10
     assert sum(len(e.words) for e in plain if isinstance(e, Final)) > 5
+
+
+def test_utterance_streams_are_plain_streams_cut_at_the_vad_and_moved_to_call_time():
+    """``UtteranceStreams`` spelt out on plain streams: the first stretch's stream hears the call
+    up to the VAD stop, then silence until it has decoded past the speech end, and is committed
+    and finished; the next one starts ``LEAD_S`` before the next onset. Its words are theirs,
+    moved to call time and never later than the audio received."""
+    from asr.events import SentenceEnd
+    from asr.recognizers.trade import TradeRecognizer
+    from asr.utterances import LEAD_S, PAD_S, UtteranceStreams
+
+    rec = TradeRecognizer(chunk_ms=320, model=tiny_trade(), fusion_weight=1.0)
+    rng = np.random.default_rng(3)
+    sr, push, t0 = 16000, 320, 7.0
+    noise = lambda s: (rng.standard_normal(int(sr * s)) * 0.1).astype(np.float32)  # noqa: E731
+    audio = np.concatenate([noise(2.0), np.zeros(int(1.5 * sr), np.float32), noise(1.5), np.zeros(sr, np.float32)])
+    stop_at, start_at, onset = 2.2, 3.7, 3.5  # the VAD reports speech end 2.0 at 2.2 s and the onset at 3.7 s
+    streams, got = UtteranceStreams(rec, start_s=t0), []
+    streams.speech_started(t0)
+    for i in range(0, len(audio), push):
+        if i == round(stop_at * sr):
+            got += streams.speech_stopped(t0 + 2.0)
+        if i == round(start_at * sr):
+            streams.speech_started(t0 + onset)
+        got += streams.push(audio[i:i + push])
+    got += streams.finish()
+
+    def plain(pieces, pad_past_s=None):
+        s, out = rec.stream(), []
+        for p in pieces:
+            out += s.push(p)
+        while pad_past_s is not None and s.decoded_s() < pad_past_s:
+            out += s.push(np.zeros(round(PAD_S * sr), np.float32))
+        return out + s.commit() + [e for e in s.finish() if not isinstance(e, SentenceEnd)]
+
+    def words(events, shift_s=0.0, now_s=float("inf")):
+        return [(w.text, round(min(w.start_s + shift_s, now_s), 6), round(min(w.end_s + shift_s, now_s), 6))
+                for e in events if isinstance(e, Final) for w in e.words]
+
+    cut, restart = round(stop_at * sr), round((onset - LEAD_S) * sr)
+    first = plain([audio[j:j + push] for j in range(0, cut, push)], pad_past_s=2.0)
+    second = plain([audio[restart:round(start_at * sr) + push]]
+                   + [audio[j:j + push] for j in range(round(start_at * sr) + push, len(audio), push)])
+    expected = words(first, t0, t0 + stop_at + push / sr) + words(second, t0 + onset - LEAD_S)
+    assert words(got) == expected and len(words(first)) > 2 and len(words(second)) > 2
+    assert all(w.emitted_s <= t0 + len(audio) / sr for e in got if isinstance(e, Final) for w in e.words)
