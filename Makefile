@@ -31,11 +31,12 @@ data: $(STAMP) sysdeps
 dialogues: $(STAMP) sysdeps
 	$(BIN)/python -m turn_taking data build --out data/dialogues --dialogues dev=200,test=1000 --text data/asr/text
 
-# training calls (train voices and phrasings) and their caller turns as an ASR manifest, for the
-# recognizer's dialogue stage (asr/recipes/trade/configs/whisper-dialogues.json)
+# training calls (train voices and phrasings) and their caller turns as ASR manifests, whole and
+# cut where the agent's VAD cuts them, for the recognizer's dialogue stages (asr/recipes/trade/configs)
 dialogue-turns: $(STAMP) sysdeps
 	$(BIN)/python -m turn_taking data build --out data/dialogues --dialogues train=1000 --text data/asr/text
 	$(BIN)/python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-turns
+	$(BIN)/python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-pieces --cut vad
 
 venv: $(STAMP)
 

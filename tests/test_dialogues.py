@@ -158,3 +158,41 @@ def test_caller_turns_export_as_training_examples(tmp_path, dialogues):
         assert make_targets(u.text, u.words, vocab).ids
     with pytest.raises(ValueError, match="held out"):
         export(calls / "test.jsonl", tmp_path / "never")
+
+
+def test_vad_cut_exports_the_pieces_the_agent_hears(tmp_path, sentences):
+    """With ``cut="vad"`` a turn the caller pauses in becomes one clip per stretch of speech the
+    real Silero VAD finds: the pieces hold the turn's words in order, each with its own written
+    text (the turn's text, cut between words), and no piece starts inside another's speech. An
+    e-mail address said across a pause cannot be cut and stays whole (in the turn export)."""
+    from asr.audio import load_audio
+    from asr.data.manifest import read_manifest
+    from turn_taking.data.dialogues import write_dialogue
+    from turn_taking.data.turns_manifest import export
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    audio, d = build_dialogue(0, "dev", 3, sentences["dev"])  # mid-clause, e-mail and digit holds
+    with (calls / "dev.jsonl").open("w") as f:
+        f.write(write_dialogue(calls, audio, d).model_dump_json() + "\n")
+    export(calls / "dev.jsonl", tmp_path / "pieces", cut="vad")
+    pieces = read_manifest(tmp_path / "pieces" / "dev.jsonl")
+    callers = [t for t in d.turns if t.speaker == "caller"]
+    assert {t.category for t in callers} >= {"digits", "email", "mid_clause"}
+    by_turn = {}
+    for u in pieces:
+        turn = next(t for t in callers if u.spoken in t.spoken)
+        by_turn.setdefault(turn.text, []).append(u)
+        audio = load_audio(u.audio)
+        first, last = int(u.words[0].start * SAMPLE_RATE), int(u.words[-1].end * SAMPLE_RATE)
+        around = np.concatenate([audio[:max(0, first - 1600)], audio[last + 1600:]])
+        assert _rms(around) < 0.2 * _rms(audio[first:last]), u.id
+    cut = {t.category for t in callers if t.text in by_turn}
+    assert "digits" in cut and "mid_clause" in cut and "email" not in cut
+    for turn in callers:
+        parts = by_turn.get(turn.text, [])
+        assert not parts or len(parts) >= 2 and " ".join(p.text for p in parts) == turn.text  # nothing lost
+        if turn.category != "continuation":  # there the first sentence is complete before the pause
+            assert not any(p.text.rstrip().endswith(".") for p in parts[:-1])  # a hold has no full stop
+    assert any(p.spoken.split()[0] in ("zero", "one", "two", "three", "four", "five", "six", "seven",
+                                       "eight", "nine") for p in pieces)  # a digit group opens a stream

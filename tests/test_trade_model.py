@@ -14,7 +14,7 @@ from asr.models.lora import LoRALinear, add_lora
 from asr.models.trade.lm import WhisperDecoderLM
 from asr.models.trade.model import Trade, TradeConfig, collate, window_mask
 from asr.models.trade.search import Hyp, Search, SearchConfig
-from asr.models.trade.targets import make_targets, written_word_ends
+from asr.models.trade.targets import make_targets, written_spans, written_word_ends
 from asr.models.whisper.model import AudioEncoder, ModelDimensions, TextDecoder
 from asr.vocab import CompactVocab
 
@@ -351,3 +351,15 @@ def test_utterance_streams_are_plain_streams_cut_at_the_vad_and_moved_to_call_ti
     expected = words(first, t0, t0 + stop_at + push / sr) + words(second, t0 + onset - LEAD_S)
     assert words(got) == expected and len(words(first)) > 2 and len(words(second)) > 2
     assert all(w.emitted_s <= t0 + len(audio) / sr for e in got if isinstance(e, Final) for w in e.words)
+
+
+def test_written_spans_give_each_digit_group_its_own_digits_and_share_what_they_cannot_split():
+    said = "sure it's five four four one four nine seven zero three nine eight seven".split()
+    spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in enumerate(said)]
+    assert written_spans("Sure, it's 5441 4970 3987.", spoken) == [(0, 0), (1, 1), (2, 5), (6, 9), (10, 13)]
+    said = "mail j o h n dot s at x dot com".split()
+    spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in enumerate(said)]
+    assert written_spans("Mail john.s@x.com.", spoken) == [(0, 0), (1, 10)]  # an address is one piece
+    said = "it is twelve thirty".split()  # digits not read one by one: the run is shared
+    spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in enumerate(said)]
+    assert written_spans("It is 12 30.", spoken) == [(0, 0), (1, 1), (2, 3), (2, 3)]

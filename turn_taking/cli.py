@@ -4,6 +4,7 @@ Examples::
 
     python -m turn_taking data build --out data/dialogues --dialogues dev=200,test=1000
     python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-turns
+    python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-pieces --cut vad
     python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
         --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True, help="output folder: <split>.jsonl and FLAC clips")
     t.add_argument("--limit", type=int, default=None, help="first N dialogues")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--cut", choices=("turn", "vad"), default="turn",
+                   help="turn: whole turns and backchannels; vad: each turn cut where the agent's VAD "
+                        "ends speech, one example per stream the agent would open")
     e = sub.add_parser("eval", help="evaluate end-of-turn detectors on labelled dialogues")
     e.add_argument("--dialogues", type=Path, required=True, help="labels file of the evaluation split")
     e.add_argument("--tune", type=Path, required=True, help="labels file operating points are chosen on (dev)")
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dialogues.exists():
             parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
         try:
-            print(json.dumps(export(args.dialogues, args.out, args.seed, args.limit), indent=2))
+            print(json.dumps(export(args.dialogues, args.out, args.seed, args.limit, args.cut), indent=2))
         except ValueError as e:
             parser.error(str(e))
         return 0

@@ -2,8 +2,7 @@
 classes, and the audio time each token is complete by (which chunk's window it is trained in).
 
 The manifest times the *spoken* words ("nine five six four"); the written text says "9564".
-Written words that match a spoken word (case and punctuation aside) take its end time; the
-others (digit groups, e-mails) end where the spoken words before the next match end.
+Written words take the end time of the last spoken word they are said in (``written_spans``).
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from asr.data.manifest import WordTiming
 from asr.vocab import CompactVocab
@@ -23,22 +24,42 @@ def _key(word: str) -> str:
     return _KEY.sub("", word.lower())
 
 
-def written_word_ends(text: str, spoken: list[WordTiming]) -> list[float]:
-    """End time (s) of each whitespace-separated word of ``text``."""
+_DIGIT_GROUP = re.compile(r"[\d-]+[.,?!]?")
+
+
+def written_spans(text: str, spoken: list[WordTiming]) -> list[tuple[int, int]]:
+    """The spoken words (first, last index) each whitespace-separated word of ``text`` is said in.
+
+    Words that match a spoken word (case and punctuation aside) take it. A run of written words
+    between matches shares the spoken words between them, except that digit groups ("4970") take
+    a spoken word per digit when the counts add up, as callers read ids. Needs ``spoken``."""
     written = text.split()
-    if not spoken:
-        return [0.0] * len(written)
     matcher = difflib.SequenceMatcher(None, [_key(w) for w in written], [_key(w.word) for w in spoken],
                                       autojunk=False)
-    matched = {a + i: b + i for a, b, n in matcher.get_matching_blocks() for i in range(n)}  # written → spoken
-    ends = []
-    for i in range(len(written)):
-        if i in matched:
-            ends.append(spoken[matched[i]].end)
-        else:  # ends where the spoken words before the next matched one end
-            nxt = next((matched[j] for j in range(i + 1, len(written)) if j in matched), len(spoken))
-            ends.append(spoken[max(nxt - 1, 0)].end)
-    return [float(e) for e in ends]
+    spans: list[tuple[int, int]] = []
+    a0 = b0 = 0
+    for a, b, n in matcher.get_matching_blocks():  # the last block is the (len, len, 0) sentinel
+        spans += _unmatched_spans(written[a0:a], b0, b)
+        spans += [(b + i, b + i) for i in range(n)]
+        a0, b0 = a + n, b + n
+    return spans
+
+
+def _unmatched_spans(words: list[str], first: int, stop: int) -> list[tuple[int, int]]:
+    """Spans of written ``words`` that no spoken word matched, said in spoken ``first..stop-1``."""
+    digits = [sum(c.isdigit() for c in w) if _DIGIT_GROUP.fullmatch(w) else 0 for w in words]
+    if words and all(digits) and sum(digits) == stop - first:
+        ends = np.cumsum(digits) + first
+        return [(int(e - d), int(e - 1)) for e, d in zip(ends, digits)]
+    last = max(stop - 1, 0)  # nothing spoken in the gap: the word before it
+    return [(min(first, last), last)] * len(words)
+
+
+def written_word_ends(text: str, spoken: list[WordTiming]) -> list[float]:
+    """End time (s) of each whitespace-separated word of ``text``."""
+    if not spoken:
+        return [0.0] * len(text.split())
+    return [float(spoken[last].end) for _, last in written_spans(text, spoken)]
 
 
 @dataclass
