@@ -192,6 +192,7 @@ def test_vad_cut_exports_the_pieces_the_agent_hears(tmp_path, sentences):
     for turn in callers:
         parts = by_turn.get(turn.text, [])
         assert not parts or len(parts) >= 2 and " ".join(p.text for p in parts) == turn.text  # nothing lost
+        assert [p.continues for p in parts] == [True] * (len(parts) - 1) + [False] * bool(parts)
         if turn.category != "continuation":  # there the first sentence is complete before the pause
             assert not any(p.text.rstrip().endswith(".") for p in parts[:-1])  # a hold has no full stop
     assert any(p.spoken.split()[0] in ("zero", "one", "two", "three", "four", "five", "six", "seven",

@@ -105,6 +105,21 @@ def test_end_labels_ask_at_every_word_end_whether_a_sentence_ends():
     assert len(t.end_labels) == len(t.ids) + 1 and t.end_labels[-1] == -1  # the text ends with its mark
 
 
+def test_a_piece_the_caller_goes_on_after_ends_neither_the_text_nor_the_sentence():
+    """A turn cut at a pause ("call me at 9564" | "please"): the first piece stops without ending,
+    so its end is labelled "no sentence end" and the LLM is not taught end-of-text there."""
+    model = tiny_trade()
+    said = ["call", "me", "at", "nine", "five", "six", "four"]
+    timing = [WordTiming(word=w, start=i * 0.2, end=(i + 1) * 0.2) for i, w in enumerate(said)]
+    ends, goes_on = (make_targets("Call me at 9564", timing, model.vocab, continues=c) for c in (False, True))
+    assert ends.end_labels[-1] == 1 and goes_on.end_labels[-1] == 0
+    assert ends.end_labels[:-1] == goes_on.end_labels[:-1]
+    batch = collate([np.zeros(16000, np.float32)] * 2, [ends, goes_on], model.lm)
+    P, n = len(model.lm.prompt), len(ends.ids)
+    assert batch.ce_targets[0, P - 1 + n] == model.lm.eos and batch.ce_targets[1, P - 1 + n] == -100
+    assert torch.equal(batch.ce_targets[0, :P - 1 + n], batch.ce_targets[1, :P - 1 + n])
+
+
 def test_window_mask_matches_its_definition():
     C, left, S = 4, 2, 22
     frames = torch.tensor([22, 9])

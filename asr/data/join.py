@@ -70,5 +70,5 @@ def join_utterances(utts: list[Utterance], gaps_s: list[float],
     joined = utts[0].model_copy(update={
         "id": "+".join(u.id for u in utts), "audio": "", "duration": len(audio) / SAMPLE_RATE, "words": words,
         **{f: " ".join(getattr(u, f) for u in utts) for f in ("text", "spoken", "normalized")},
-        "voice": voices[0] if len(voices) == 1 else "mixed", "augmentation": None})
+        "voice": voices[0] if len(voices) == 1 else "mixed", "augmentation": None, "continues": utts[-1].continues})
     return joined, audio

@@ -29,6 +29,9 @@ class Utterance(BaseModel):
     split: str
     augmentation: Augmentation | None = None
     words: list[WordTiming]
+    # the speaker goes on after the clip (a turn cut at a pause, as the agent's VAD cuts it): the
+    # text stops here but does not end, so training targets neither end-of-text nor a sentence end
+    continues: bool = False
 
 
 class ManifestError(ValueError):

@@ -16,7 +16,8 @@ train and dev dialogues can be exported: test callers are held out.
 per stretch of speech (``asr.utterances``), so a turn the caller pauses in reaches it as several
 streams, the second one beginning "four nine seven zero" with no lead-in. Each turn is cut where
 Silero and the agent's stop rule end speech, each piece keeping its share of the written text
-(a digit group ends without a mark; the turn's last piece keeps the full stop).
+(a digit group ends without a mark; the turn's last piece keeps the full stop). All pieces but
+the last are marked ``continues``: their text stops but does not end.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ def turn_examples(dialogue: Dialogue, rng: random.Random, lead_max_s: float = 2.
     """(utterance with ``audio`` unset and words relative to the clip, clip start in the call)
     for each caller turn and backchannel of ``dialogue`` no longer than ``max_s``; with the VAD's
     speech stops ``stops_s``, for each piece of a caller turn they cut instead."""
-    spans = [(t.start, t.end, t.text, t.spoken, t.category) for t in dialogue.turns if t.speaker == "caller"]
+    spans = [(t.start, t.end, t.text, t.spoken, t.category, False) for t in dialogue.turns if t.speaker == "caller"]
     if stops_s is None:
-        spans += [(o.start, o.end, o.text, o.text, "backchannel") for o in dialogue.overlaps if o.label == "backchannel"]
+        spans += [(o.start, o.end, o.text, o.text, "backchannel", False)
+                  for o in dialogue.overlaps if o.label == "backchannel"]
     else:
         spans = [piece for span in spans for piece in _cut(span, _words_in(dialogue, *span[:2]), stops_s)]
     out = []
-    for k, (start, end, text, spoken, category) in enumerate(sorted(spans)):
+    for k, (start, end, text, spoken, category, continues) in enumerate(sorted(spans)):
         inside = _words_in(dialogue, start, end)
         before = [w.end for w in dialogue.words if w.end < start - 1e-3]
         after = [w.start for w in dialogue.words if w.start > end + 1e-3]
@@ -67,7 +69,7 @@ def turn_examples(dialogue: Dialogue, rng: random.Random, lead_max_s: float = 2.
         out.append((Utterance(id=f"{dialogue.id}-{k:02d}", audio="", text=text, spoken=spoken,
                               normalized=normalize(spoken), duration=round(clip_end - clip_start, 3),
                               voice=dialogue.caller_voice, domain=f"dialogue:{category}", source="dialogues",
-                              split=dialogue.split, words=words), clip_start))
+                              split=dialogue.split, words=words, continues=continues), clip_start))
     return out
 
 
@@ -78,7 +80,7 @@ def _words_in(dialogue: Dialogue, start: float, end: float) -> list:
 def _cut(span: tuple, words: list, stops_s: list[float]) -> list[tuple]:
     """The pieces of a caller turn ``span`` that a speech stop falls between (only if the turn is
     cut and its written words split cleanly: an e-mail said across a stop does not)."""
-    start, end, text, spoken, category = span
+    start, end, text, spoken, category, _ = span
     said = spoken.split()
     if not words or len(said) != len(words):
         return []
@@ -98,8 +100,8 @@ def _cut(span: tuple, words: list, stops_s: list[float]) -> list[tuple]:
             continue
         pieces.append((words[idx[0]].start, words[idx[-1]].end,
                        " ".join(w for w, (a, _) in zip(written, spans) if piece[a] == p),
-                       " ".join(said[i] for i in idx), category))
-    return pieces
+                       " ".join(said[i] for i in idx), category, True))
+    return [*pieces[:-1], (*pieces[-1][:5], False)]  # the caller goes on after all but the last
 
 
 def speech_stops(caller: np.ndarray, vad: SileroVAD) -> list[float]:

@@ -108,7 +108,7 @@ def collate(audios: list, targets: list[Targets], lm: AudioLM) -> Batch:
         seq = lm.prompt + t.ids
         n = len(seq)
         tokens[b, :n] = torch.tensor(seq)
-        ce[b, P - 1:n] = torch.tensor(t.ids + [lm.eos])
+        ce[b, P - 1:n] = torch.tensor(t.ids + [-100 if t.continues else lm.eos])
         last = int(frames[b]) - 1
         ends = [min(last, int(e / FRAME_S)) for e in t.end_s] or [last]
         target_frame[b, P - 1:n] = torch.tensor(ends + [last])

@@ -73,9 +73,12 @@ class Targets:
     # question does not arise (inside a word, after punctuation). The search decides exactly this
     # at a blank after a word, with only the audio up to that word's end.
     end_labels: list[int]
+    continues: bool = False  # the speaker goes on: no end-of-text target after ``ids``
 
 
-def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab) -> Targets:
+def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab, continues: bool = False) -> Targets:
+    """``continues``: the speaker goes on after ``text`` (a turn cut at a pause), so its end is
+    not a sentence end."""
     text = " " + " ".join(text.split())
     ids = vocab.encode(text)
     word_ends = written_word_ends(text, words)
@@ -91,10 +94,10 @@ def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab) -> Tar
         end_s.append(word_ends[word_of_char[pos - 1]] if word_ends else 0.0)
     classes = vocab.classes_of(ids)
     verbal = [k for k, c in enumerate(classes) if c > 0]
-    return Targets(ids, end_s, verbal, [classes[k] for k in verbal], end_labels(ids, vocab))
+    return Targets(ids, end_s, verbal, [classes[k] for k in verbal], end_labels(ids, vocab, continues), continues)
 
 
-def end_labels(ids: list[int], vocab: CompactVocab) -> list[int]:
+def end_labels(ids: list[int], vocab: CompactVocab, continues: bool = False) -> list[int]:
     nonverbal = set(vocab.nonverbal_ids)
     out = []
     for k, i in enumerate([*ids, None]):  # None: the end of the text
@@ -102,6 +105,8 @@ def end_labels(ids: list[int], vocab: CompactVocab) -> list[int]:
         text = vocab.token_text[i] if i is not None else ""
         if not after_word:
             out.append(-1)
+        elif i is None and continues:
+            out.append(0)
         elif i is None or text.strip() in SENTENCE_END:
             out.append(1)
         elif text[:1].isspace() or i in nonverbal:

@@ -174,7 +174,7 @@ def build_vocab(cfg: TrainConfig, model_cfg: TradeConfig, out: Path) -> CompactV
 
 def make_batch(exs: list[Example], model: Trade):
     joined = [join_utterances(list(ex.utts), list(ex.gaps), [list(p) for p in ex.pauses] or None) for ex in exs]
-    return collate([audio for _, audio in joined], [make_targets(u.text, u.words, model.vocab) for u, _ in joined],
+    return collate([audio for _, audio in joined], [make_targets(u.text, u.words, model.vocab, u.continues) for u, _ in joined],
                    model.lm)
 
 
