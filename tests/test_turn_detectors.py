@@ -169,6 +169,22 @@ def test_mark_timing_counts_marks_heard_before_speech_resumes():
     assert out["holds_marked"] == 1.0 and out["eots_marked"] == 0.0 and out["arrival_p50_ms"] is None
 
 
+def test_caller_wer_scores_the_last_transcript_against_turns_and_overlaps_in_order():
+    from turn_taking.data.labels import Overlap
+    from turn_taking.eval.metrics import caller_wer
+
+    d = _dialogue().model_copy(update={
+        "turns": [Turn(speaker="caller", start=0, end=3, text="One two.", spoken="One, two."),
+                  Turn(speaker="bot", start=4, end=9, text="Sure thing.", spoken="Sure thing."),
+                  Turn(speaker="caller", start=9.5, end=10, text="Bye.", spoken="Bye.")],
+        "overlaps": [Overlap(start=5.0, end=5.4, text="Mhm.", label="backchannel", bot_turn=1)]})
+    text = lambda at, c, p="": Signal(at, "transcript", (c, p))  # noqa: E731
+    sigs = [text(1.0, "One"), text(3.2, "One, 2."), text(5.6, "One, 2. Mhm."), text(9.9, "One, 2. Mhm.", "by")]
+    out = caller_wer([(d, sigs)])
+    assert out["words"] == 4 and out["substitutions"] == 1 and out["wer"] == pytest.approx(0.25)  # "by"
+    assert caller_wer([(d, sigs[:2])])["deletions"] == 2  # what was never written counts as deleted
+
+
 def test_greedy_matching_equals_the_brute_force_maximum_on_sparse_events():
     rng = random.Random(0)
     for _ in range(200):

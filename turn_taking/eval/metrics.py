@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from asr.eval.wer import ErrorCounts, word_errors
 from turn_taking.data.labels import Dialogue
 from turn_taking.replay import Take
 
@@ -133,4 +134,18 @@ def mark_timing(replayable: list[tuple[Dialogue, list]]) -> dict:
     p50, p90 = (float(np.percentile(arrivals, q)) * 1000 if arrivals else None for q in (50, 90))
     return {"eots": eots, "eots_marked": len(arrivals) / max(1, eots), "arrival_p50_ms": p50, "arrival_p90_ms": p90,
             "holds": holds, "holds_marked": false_ends / max(1, holds)}
+
+
+def caller_wer(replayable: list[tuple[Dialogue, list]]) -> dict:
+    """WER of everything the recognizer wrote on the caller channels, as the agent hears them
+    (one stream per stretch of speech), against what the callers said: turns, backchannels and
+    barge-ins in order."""
+    counts = ErrorCounts()
+    for dialogue, sigs in replayable:
+        said = sorted([(t.start, t.spoken) for t in dialogue.turns if t.speaker == "caller"]
+                      + [(o.start, o.text) for o in dialogue.overlaps])
+        heard = next((" ".join(s.args).strip() for s in reversed(sigs) if s.kind == "transcript"), "")
+        counts += word_errors(" ".join(text for _, text in said), heard)
+    return {"wer": counts.wer, "words": counts.reference_words, "substitutions": counts.substitutions,
+            "deletions": counts.deletions, "insertions": counts.insertions}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from turn_taking.data.labels import read_dialogues
 from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
-from turn_taking.eval.metrics import cutoff_at, frontier, latency_at, mark_timing
+from turn_taking.eval.metrics import caller_wer, cutoff_at, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
 from turn_taking.trace import TRACE_VERSION, build_traces, read_traces
 
@@ -76,14 +76,14 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
         barge_in[name] = {"dev_chosen": next(r for r in test_rows if r["params"] == chosen["params"]),
                           "dev": chosen}
         (out / f"sweep-bargein-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
-    marks = mark_timing(test)
-    (out / "summary.json").write_text(json.dumps({**summary, "barge_in": barge_in, "sentence_end_marks": marks},
-                                                 indent=1))
+    marks, heard = mark_timing(test), caller_wer(test)
+    (out / "summary.json").write_text(json.dumps({**summary, "barge_in": barge_in, "sentence_end_marks": marks,
+                                                  "caller_wer": heard}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
     described += "" if pause_decode else ", no pause decodes"
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
-                                   + marks_markdown(marks) + bargein_markdown(barge_in))
+                                   + marks_markdown(marks, heard) + bargein_markdown(barge_in))
     return summary
 
 
@@ -91,8 +91,12 @@ def _ms(v: float | None) -> str:
     return "–" if v is None else f"{v:.0f} ms"
 
 
-def marks_markdown(m: dict) -> str:
-    return ("\n## The recognizer's sentence-end marks (test)\n\n"
+def marks_markdown(m: dict, heard: dict) -> str:
+    return ("\n## The recognizer on the caller channel (test)\n\n"
+            f"WER of all it wrote, one stream per stretch of speech as in the agent: {100 * heard['wer']:.2f} % "
+            f"of {heard['words']} words ({heard['substitutions']} substituted, {heard['deletions']} deleted, "
+            f"{heard['insertions']} inserted).\n"
+            "\n### Its sentence-end marks\n\n"
             "A mark placed within 0.5 s of a silence's onset and heard before speech resumes, whatever a detector "
             "makes of it.\n\n| turn ends marked | heard after the end, p50 / p90 | holds marked (false ends) |\n"
             f"|---|---|---|\n| {100 * m['eots_marked']:.1f} % of {m['eots']} | {_ms(m['arrival_p50_ms'])} / "
