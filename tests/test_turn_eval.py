@@ -34,7 +34,9 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
         assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
     assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
-    assert "## The recognizer's sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0
+    assert "### Its sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0
+    heard = summary["caller_wer"]  # the recognizer heard the callers' words, not just something
+    assert "## The recognizer on the caller channel" in report and heard["words"] > 0 and heard["wer"] < 0.8
     traces = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {}))
     assert len(traces) == 2
     for t in traces.values():
