@@ -49,7 +49,9 @@ def test_synthesiser_word_timings_agree_with_the_audio_energy(spec):
 
 def test_augmentations_do_what_they_say():
     rng = np.random.default_rng(0)
-    speech = load_voice("espeak:en-us").synthesize("Testing the augmentation chain.").audio
+    # Piper with its noise off: the same audio every run (espeak's output depends on what the
+    # process synthesised before, and this check once failed on it)
+    speech = load_voice("piper:joe?noise_scale=0&noise_w_scale=0").synthesize("Testing the augmentation chain.").audio
     assert abs(len(augment.speed(speech, 1.1)) - len(speech) / 1.1) < 2
     tel = augment.telephone(speech)
     spectrum = np.abs(np.fft.rfft(tel)) ** 2
@@ -62,9 +64,11 @@ def test_augmentations_do_what_they_say():
     active = np.abs(speech) > np.abs(speech).max() * 0.01
     snr = 10 * np.log10(np.mean(speech[active] ** 2) / np.mean((kg / k * noise) ** 2))
     assert abs(snr - 10.0) < 0.05
-    wet = augment.reverberate(speech, 0.5, rng)
-    lag = np.argmax(np.correlate(wet[:8000], speech[:8000], "full")) - 7999
-    assert abs(lag) <= 160  # within 10 ms: word timings stay valid under reverberation
+    click = np.zeros(8000, np.float32)
+    click[1000] = 0.5
+    wet = augment.reverberate(click, 0.5, rng)  # word timings stay valid: nothing comes early,
+    assert np.abs(wet[:1000]).max() < 1e-6 and np.argmax(np.abs(wet)) == 1000  # the direct path is loudest
+    assert len(augment.reverberate(speech, 0.5, rng)) == len(speech)
     assert np.argmax(np.abs(augment.room_impulse(0.5, rng))) == 0  # the direct path leads
     for kind in ("white", "brown", "hum"):
         assert np.isfinite(augment.noise(kind, 1000, rng)).all()
