@@ -112,8 +112,9 @@ def test_a_piece_the_caller_goes_on_after_ends_neither_the_text_nor_the_sentence
     said = ["call", "me", "at", "nine", "five", "six", "four"]
     timing = [WordTiming(word=w, start=i * 0.2, end=(i + 1) * 0.2) for i, w in enumerate(said)]
     ends, goes_on = (make_targets("Call me at 9564", timing, model.vocab, continues=c) for c in (False, True))
-    assert ends.end_labels[-1] == 1 and goes_on.end_labels[-1] == 0
-    assert ends.end_labels[:-1] == goes_on.end_labels[:-1]
+    unasked = make_targets("Call me at 9564", timing, model.vocab, continues=True, continued_end=-1)
+    assert ends.end_labels[-1] == 1 and goes_on.end_labels[-1] == 0 and unasked.end_labels[-1] == -1
+    assert ends.end_labels[:-1] == goes_on.end_labels[:-1] == unasked.end_labels[:-1]
     batch = collate([np.zeros(16000, np.float32)] * 2, [ends, goes_on], model.lm)
     P, n = len(model.lm.prompt), len(ends.ids)
     assert batch.ce_targets[0, P - 1 + n] == model.lm.eos and batch.ce_targets[1, P - 1 + n] == -100

@@ -76,9 +76,10 @@ class Targets:
     continues: bool = False  # the speaker goes on: no end-of-text target after ``ids``
 
 
-def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab, continues: bool = False) -> Targets:
+def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab, continues: bool = False,
+                 continued_end: int = 0) -> Targets:
     """``continues``: the speaker goes on after ``text`` (a turn cut at a pause), so its end is
-    not a sentence end."""
+    not a sentence end: labelled ``continued_end``, 0 ("no sentence ends here") or -1 (not asked)."""
     text = " " + " ".join(text.split())
     ids = vocab.encode(text)
     word_ends = written_word_ends(text, words)
@@ -94,10 +95,11 @@ def make_targets(text: str, words: list[WordTiming], vocab: CompactVocab, contin
         end_s.append(word_ends[word_of_char[pos - 1]] if word_ends else 0.0)
     classes = vocab.classes_of(ids)
     verbal = [k for k, c in enumerate(classes) if c > 0]
-    return Targets(ids, end_s, verbal, [classes[k] for k in verbal], end_labels(ids, vocab, continues), continues)
+    return Targets(ids, end_s, verbal, [classes[k] for k in verbal], end_labels(ids, vocab, continued_end if continues else 1), continues)
 
 
-def end_labels(ids: list[int], vocab: CompactVocab, continues: bool = False) -> list[int]:
+def end_labels(ids: list[int], vocab: CompactVocab, text_end: int = 1) -> list[int]:
+    """``text_end``: the label where the text ends right after a word (1: the sentence ends)."""
     nonverbal = set(vocab.nonverbal_ids)
     out = []
     for k, i in enumerate([*ids, None]):  # None: the end of the text
@@ -105,9 +107,9 @@ def end_labels(ids: list[int], vocab: CompactVocab, continues: bool = False) -> 
         text = vocab.token_text[i] if i is not None else ""
         if not after_word:
             out.append(-1)
-        elif i is None and continues:
-            out.append(0)
-        elif i is None or text.strip() in SENTENCE_END:
+        elif i is None:
+            out.append(text_end)
+        elif text.strip() in SENTENCE_END:
             out.append(1)
         elif text[:1].isspace() or i in nonverbal:
             out.append(0)

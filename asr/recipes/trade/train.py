@@ -19,7 +19,7 @@ import random
 import time
 from pathlib import Path
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from pydantic import BaseModel, Field
@@ -52,6 +52,9 @@ class TrainConfig(BaseModel, extra="forbid"):
     # weight of the sentence-end loss in streaming steps (Trade.end_loss): is this word end a
     # sentence end, judged with the audio the search has when it must decide
     end_weight: float = Field(0.0, ge=0)
+    # that loss's label where a piece of a turn stops and the speaker goes on (Utterance.continues):
+    # 0, no sentence ends there; -1, not asked (whole turns already teach the holds)
+    continued_end: Literal[0, -1] = 0
     chunk_ms: list[int] = [320, 640, 960, 1280, 1920]
     full_context_prob: float = Field(0.5, ge=0, le=1)
     # joined examples: a stream goes on after a sentence end, so part of the training inputs are
@@ -172,10 +175,10 @@ def build_vocab(cfg: TrainConfig, model_cfg: TradeConfig, out: Path) -> CompactV
     return vocab
 
 
-def make_batch(exs: list[Example], model: Trade):
+def make_batch(exs: list[Example], model: Trade, continued_end: int = 0):
     joined = [join_utterances(list(ex.utts), list(ex.gaps), [list(p) for p in ex.pauses] or None) for ex in exs]
-    return collate([audio for _, audio in joined], [make_targets(u.text, u.words, model.vocab, u.continues) for u, _ in joined],
-                   model.lm)
+    targets = [make_targets(u.text, u.words, model.vocab, u.continues, continued_end) for u, _ in joined]
+    return collate([audio for _, audio in joined], targets, model.lm)
 
 
 @torch.no_grad()
@@ -280,7 +283,8 @@ def _train(cfg: TrainConfig, out: Path, max_minutes: float | None) -> Path:
         for g, base in zip(opt.param_groups, (cfg.lr_pretrained, cfg.lr_new)):
             g["lr"] = base * learning_rate_scale(step, cfg)
         t0 = time.time()
-        losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S) if chunk_ms else None, cfg.alpha,
+        batch = make_batch(group, model, cfg.continued_end)
+        losses = model(batch, int(chunk_ms / 1000 / FRAME_S) if chunk_ms else None, cfg.alpha,
                        cfg.delay_penalty, cfg.end_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
