@@ -30,7 +30,7 @@ class Utterance(BaseModel):
     augmentation: Augmentation | None = None
     words: list[WordTiming]
     # the speaker goes on after the clip (a turn cut at a pause, as the agent's VAD cuts it): the
-    # text stops here but does not end, so training targets neither end-of-text nor a sentence end
+    # text stops here but does not end, so training targets no end-of-text and no sentence end
     continues: bool = False
 
 

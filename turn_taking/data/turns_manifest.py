@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -41,18 +42,28 @@ from turn_taking.data.labels import Dialogue, read_dialogues
 GUARD_S = 0.15  # kept between an example's edges and any other caller speech
 
 
+class _Span(NamedTuple):
+    """Caller speech that becomes one example."""
+    start: float
+    end: float
+    text: str
+    spoken: str
+    category: str
+    continues: bool = False  # the caller goes on after it (a piece of a turn, not its last)
+
+
 def turn_examples(dialogue: Dialogue, rng: random.Random, lead_max_s: float = 2.0,
                   tail_s: tuple[float, float] = (0.3, 1.5), max_s: float = 14.0,
                   stops_s: list[float] | None = None) -> list[tuple[Utterance, float]]:
     """(utterance with ``audio`` unset and words relative to the clip, clip start in the call)
     for each caller turn and backchannel of ``dialogue`` no longer than ``max_s``; with the VAD's
     speech stops ``stops_s``, for each piece of a caller turn they cut instead."""
-    spans = [(t.start, t.end, t.text, t.spoken, t.category, False) for t in dialogue.turns if t.speaker == "caller"]
+    spans = [_Span(t.start, t.end, t.text, t.spoken, t.category) for t in dialogue.turns if t.speaker == "caller"]
     if stops_s is None:
-        spans += [(o.start, o.end, o.text, o.text, "backchannel", False)
+        spans += [_Span(o.start, o.end, o.text, o.text, "backchannel")
                   for o in dialogue.overlaps if o.label == "backchannel"]
     else:
-        spans = [piece for span in spans for piece in _cut(span, _words_in(dialogue, *span[:2]), stops_s)]
+        spans = [piece for span in spans for piece in _cut(span, _words_in(dialogue, span.start, span.end), stops_s)]
     out = []
     for k, (start, end, text, spoken, category, continues) in enumerate(sorted(spans)):
         inside = _words_in(dialogue, start, end)
@@ -77,11 +88,10 @@ def _words_in(dialogue: Dialogue, start: float, end: float) -> list:
     return [w for w in dialogue.words if w.start >= start - 1e-3 and w.end <= end + 1e-3]
 
 
-def _cut(span: tuple, words: list, stops_s: list[float]) -> list[tuple]:
+def _cut(span: _Span, words: list, stops_s: list[float]) -> list[_Span]:
     """The pieces of a caller turn ``span`` that a speech stop falls between (only if the turn is
     cut and its written words split cleanly: an e-mail said across a stop does not)."""
-    start, end, text, spoken, category, _ = span
-    said = spoken.split()
+    said = span.spoken.split()
     if not words or len(said) != len(words):
         return []
     # piece of each spoken word: how many stops fall between the turn's first word and it
@@ -89,8 +99,8 @@ def _cut(span: tuple, words: list, stops_s: list[float]) -> list[tuple]:
     if piece[-1] == 0:
         return []
     timings = [WordTiming(word=w.word, start=w.start, end=w.end) for w in words]
-    written = text.split()
-    spans = written_spans(text, timings)
+    written = span.text.split()
+    spans = written_spans(span.text, timings)
     if any(piece[a] != piece[b] for a, b in spans):
         return []
     pieces = []
@@ -98,10 +108,10 @@ def _cut(span: tuple, words: list, stops_s: list[float]) -> list[tuple]:
         idx = [i for i, q in enumerate(piece) if q == p]
         if not idx:  # a stop with no word after it before the next: nothing to hear
             continue
-        pieces.append((words[idx[0]].start, words[idx[-1]].end,
-                       " ".join(w for w, (a, _) in zip(written, spans) if piece[a] == p),
-                       " ".join(said[i] for i in idx), category, True))
-    return [*pieces[:-1], (*pieces[-1][:5], False)]  # the caller goes on after all but the last
+        pieces.append(_Span(words[idx[0]].start, words[idx[-1]].end,
+                            " ".join(w for w, (a, _) in zip(written, spans) if piece[a] == p),
+                            " ".join(said[i] for i in idx), span.category, continues=True))
+    return [*pieces[:-1], pieces[-1]._replace(continues=False)]  # the caller goes on after all but the last
 
 
 def speech_stops(caller: np.ndarray, vad: SileroVAD) -> list[float]:

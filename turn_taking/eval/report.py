@@ -83,7 +83,7 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
     described += "" if pause_decode else ", no pause decodes"
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
-                                   + marks_markdown(marks, heard) + bargein_markdown(barge_in))
+                                   + recognizer_markdown(marks, heard) + bargein_markdown(barge_in))
     return summary
 
 
@@ -91,7 +91,7 @@ def _ms(v: float | None) -> str:
     return "–" if v is None else f"{v:.0f} ms"
 
 
-def marks_markdown(m: dict, heard: dict) -> str:
+def recognizer_markdown(m: dict, heard: dict) -> str:
     return ("\n## The recognizer on the caller channel (test)\n\n"
             f"WER of all it wrote, one stream per stretch of speech as in the agent: {100 * heard['wer']:.2f} % "
             f"of {heard['words']} words ({heard['substitutions']} substituted, {heard['deletions']} deleted, "

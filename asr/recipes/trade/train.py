@@ -175,7 +175,7 @@ def build_vocab(cfg: TrainConfig, model_cfg: TradeConfig, out: Path) -> CompactV
     return vocab
 
 
-def make_batch(exs: list[Example], model: Trade, continued_end: int = 0):
+def make_batch(exs: list[Example], model: Trade, continued_end: int):
     joined = [join_utterances(list(ex.utts), list(ex.gaps), [list(p) for p in ex.pauses] or None) for ex in exs]
     targets = [make_targets(u.text, u.words, model.vocab, u.continues, continued_end) for u, _ in joined]
     return collate([audio for _, audio in joined], targets, model.lm)
@@ -188,8 +188,8 @@ def dev_loss(model: Trade, dev: list[Utterance], cfg: TrainConfig, chunk_ms: int
     plain = cfg.model_copy(update={"join_prob": 0.0, "pause_prob": 0.0})  # comparable across stages
     groups = batches(examples(dev, plain, 0), cfg.batch_seconds, 0)
     for group in groups:
-        losses = model(make_batch(group, model), int(chunk_ms / 1000 / FRAME_S), cfg.alpha, cfg.delay_penalty,
-                       cfg.end_weight)
+        batch = make_batch(group, model, cfg.continued_end)
+        losses = model(batch, int(chunk_ms / 1000 / FRAME_S), cfg.alpha, cfg.delay_penalty, cfg.end_weight)
         for name, value in losses.items():
             totals[name] = totals.get(name, 0.0) + float(value) / len(groups)
     model.train()
