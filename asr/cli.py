@@ -78,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
                         "speaks: compare with 0 on the same --limit)")
     e.add_argument("--vad", nargs="?", type=int, const=STOP_MS, default=None, metavar="STOP_MS",
                    help="hear each stream as the agent hears a call: Silero VAD opens one recognizer stream per "
-                        "stretch of speech and tells it of each pause after STOP_MS of silence (default "
+                        "stretch of speech and closes it after STOP_MS of silence (default "
                         f"{STOP_MS}, the agent's; asr.utterances; streaming recognizers with --chunk-ms)")
+    e.add_argument("--vad-pause", type=int, default=None, metavar="MS",
+                   help="with --vad: the stream also decodes what it has at each pause of MS silence (under "
+                        "STOP_MS), so its sentence-end marks come out before the stop, as the agent does with "
+                        "vad.pause_ms=MS (default: at the stop only)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
@@ -178,11 +182,15 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --vad drives a streaming recognizer: give a streaming --recognizer and --chunk-ms",
                   file=sys.stderr)
             return 2
+        if args.vad_pause is not None and not (args.vad and 0 < args.vad_pause < args.vad):
+            print(f"error: --vad-pause needs --vad and a pause shorter than its stop ({args.vad or STOP_MS} ms), "
+                  f"got {args.vad_pause}", file=sys.stderr)
+            return 2
         from asr.data.manifest import ManifestError
 
         try:
             run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option),
-                args.join, args.lead_silence, args.vad)
+                args.join, args.lead_silence, args.vad, args.vad_pause)
         except (ManifestError, TypeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -8,8 +8,11 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
   VAD reports speech late;
 - ``speech_started(start_s)`` (a VAD start, with the onset's call time): a fresh stream hears
   the audio from ``LEAD_S`` before the onset, but nothing the previous stream decoded;
-- ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode (sentence ends
-  and the end probability, for turn-taking). At the next push the stream is closed: padded
+- ``speech_paused()`` (a VAD pause: a short silence inside speech, ``SpeechSegmenter(pause_ms)``):
+  the stream's ``pause`` decode, whose sentence ends and end probability reach turn-taking
+  before the stop; the stream goes on;
+- ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode again, now
+  with the silence up to the stop. At the next push the stream is closed: padded
   with silence until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is
   silence, so the padding stands in for the audio it would otherwise wait for), its words
   committed (``RecognizerStream.commit``) and its trailing punctuation flushed. The caller's
@@ -103,6 +106,16 @@ class UtteranceStreams:
         if not self._listening:
             return []
         self._stop_s = end_s
+        return self._decode_so_far()
+
+    def speech_paused(self) -> list[StreamEvent]:
+        """VAD: the caller has been silent a moment, not yet long enough to stop. Returns the
+        stream's ``pause`` events, in call time, before the stop's; the stream goes on."""
+        if not self._listening or self._stop_s is not None:
+            return []
+        return self._decode_so_far()
+
+    def _decode_so_far(self) -> list[StreamEvent]:
         events = self._feed(np.zeros(0, np.float32))
         return events + self._shift(self._stream.pause()) if self.pause_decode else events
 
@@ -194,7 +207,9 @@ class VADStream(RecognizerStream):
         t_s = self.utterances.now_s
         events = self.utterances.push(pcm)
         for b in self.vad.push(pcm, t_s):
-            if b.speaking:
+            if b.pause:
+                events += self.utterances.speech_paused()
+            elif b.speaking:
                 self.utterances.speech_started(b.t_s)
             else:
                 events += self.utterances.speech_stopped(b.t_s)
@@ -212,9 +227,14 @@ class VADStream(RecognizerStream):
 
 class VADUtterances(StreamingRecognizer):
     def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = STOP_MS,
-                 pause_decode: bool = True):
+                 pause_decode: bool = True, pause_ms: float | None = None):
+        """``pause_ms``: also decode at that much silence, before the stop (``SpeechSegmenter``)."""
         self.recognizer, self.vad, self.stop_ms, self.pause_decode = recognizer, vad or SileroVAD(), stop_ms, pause_decode
-        self.name, self.chunk_ms = f"{recognizer.name}+vad", recognizer.chunk_ms
+        self.pause_ms = pause_ms
+        SpeechSegmenter(stop_ms=stop_ms, pause_ms=pause_ms)  # a bad pause_ms fails here, not at the first stream
+        self.name = f"{recognizer.name}+vad" + (f"+pause{pause_ms:g}" if pause_ms else "")
+        self.chunk_ms = recognizer.chunk_ms
 
     def stream(self) -> VADStream:
-        return VADStream(self.recognizer, StreamingVAD(self.vad, SpeechSegmenter(stop_ms=self.stop_ms)), self.pause_decode)
+        segmenter = SpeechSegmenter(stop_ms=self.stop_ms, pause_ms=self.pause_ms)
+        return VADStream(self.recognizer, StreamingVAD(self.vad, segmenter), self.pause_decode)

@@ -45,11 +45,13 @@ class SileroVAD:
 
 @dataclass(frozen=True)
 class SpeechBoundary:
-    """``speaking`` began (True) or ended (False) at media time ``t_s``; known at ``known_s``."""
+    """``speaking`` began (True) or ended (False) at media time ``t_s``; known at ``known_s``.
+    A ``pause`` (speaking goes on) is silence since ``t_s`` that has not yet lasted a stop."""
 
     speaking: bool
     t_s: float
     known_s: float
+    pause: bool = False
 
 
 STOP_MS = 200  # silence before a speech stop fires, unless configured: the agent's default
@@ -57,10 +59,15 @@ STOP_MS = 200  # silence before a speech stop fires, unless configured: the agen
 
 class SpeechSegmenter:
     """Hysteresis over speech probabilities: a state changes after ``start_ms`` of speech or
-    ``stop_ms`` of silence in a row."""
+    ``stop_ms`` of silence in a row; with ``pause_ms``, each run of silence inside speech that
+    lasts that long is reported once as a pause first."""
 
-    def __init__(self, confidence: float = 0.5, start_ms: float = 200, stop_ms: float = STOP_MS):
+    def __init__(self, confidence: float = 0.5, start_ms: float = 200, stop_ms: float = STOP_MS,
+                 pause_ms: float | None = None):
+        if pause_ms is not None and not 0 < pause_ms < stop_ms:
+            raise ValueError(f"pause_ms must lie between 0 and stop_ms ({stop_ms}), got {pause_ms}")
         self.confidence, self.start_s, self.stop_s = confidence, start_ms / 1000, stop_ms / 1000
+        self.pause_s = None if pause_ms is None else pause_ms / 1000
         self.speaking = False
         self._run_start_s: float | None = None  # first window of a run contrary to the state
         self._run_s = 0.0
@@ -75,6 +82,9 @@ class SpeechSegmenter:
             self._run_start_s = t_s
         self._run_s += WINDOW_S
         if self._run_s + 1e-9 < (self.start_s if is_speech else self.stop_s):
+            if not is_speech and self.pause_s is not None and \
+                    self._run_s - WINDOW_S + 1e-9 < self.pause_s <= self._run_s + 1e-9:  # the silence just reached it
+                return SpeechBoundary(True, self._run_start_s, t_s + WINDOW_S, pause=True)
             return None
         self.speaking = is_speech
         boundary = SpeechBoundary(is_speech, self._run_start_s, t_s + WINDOW_S)

@@ -34,6 +34,18 @@ def test_segmenter_needs_a_whole_run_and_stamps_the_onset():
     assert seg.update(0.9, 0.0).speaking and seg.update(0.1, WINDOW_S).t_s == pytest.approx(WINDOW_S)
 
 
+def test_segmenter_reports_each_pause_once_before_the_stop_and_stays_speaking():
+    seg = SpeechSegmenter(0.5, start_ms=64, stop_ms=192, pause_ms=96)
+    probs = [0.9] * 3 + [0.1] * 4 + [0.9] * 2 + [0.1] * 8
+    b = [(x.speaking, x.pause, round(x.t_s / WINDOW_S), round(x.known_s / WINDOW_S))
+         for i, p in enumerate(probs) if (x := seg.update(p, i * WINDOW_S))]
+    # a 4-window dip: one pause at its third window, no stop; then a pause and the stop, both
+    # stamped at the silence's onset
+    assert b == [(True, False, 0, 2), (True, True, 3, 6), (True, True, 9, 12), (False, False, 9, 15)]
+    with pytest.raises(ValueError, match="pause_ms"):
+        SpeechSegmenter(stop_ms=200, pause_ms=200)
+
+
 def test_silence_timer_takes_the_turn_after_its_delay_and_not_during_speech():
     sigs = [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0), Signal(1.4, "speech_start", (1.35,)),
             _speech_end(2.0)]

@@ -247,23 +247,24 @@ def markdown_table(rows: list[dict]) -> str:
 
 def run(recognizer: str, manifests: list[Path], out: Path, limit: int | None, chunks: list[int | None],
         concurrency: bool = False, options: dict | None = None, join: int = 1, lead_s: float = 0.0,
-        vad: int | None = None) -> list[dict]:
+        vad: int | None = None, vad_pause: int | None = None) -> list[dict]:
     """Every manifest × chunk size; writes results.json and results.md (rewritten after each row)
     and each run's per-stream hypotheses and errors
-    (``<manifest>-<chunk>[-x<join>][-lead<s>][-vad[<stop>]].utterances.jsonl``). With ``vad`` (the
-    VAD's stop in ms) each stream is heard as in a call: VAD opens a recognizer stream per
-    stretch of speech and reports each pause to it."""
+    (``<manifest>-<chunk>[-x<join>][-lead<s>][-vad[<stop>]][-pause<ms>].utterances.jsonl``). With
+    ``vad`` (the VAD's stop in ms) each stream is heard as in a call: VAD opens a recognizer stream
+    per stretch of speech and reports each stop to it, and each pause of ``vad_pause`` ms too."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for c in chunks:
         rec = create_recognizer(recognizer, **({"chunk_ms": c} if c else {}), **(options or {}))
         if vad:
-            rec = VADUtterances(rec, stop_ms=vad)
+            rec = VADUtterances(rec, stop_ms=vad, pause_ms=vad_pause)
         for m in manifests:
             result = evaluate(rec, m, limit, c, concurrency, join, lead_s)
             rows.append(result.summary())
             suffix = (f"-x{join}" if join > 1 else "") + (f"-lead{lead_s:g}" if lead_s else "")
             suffix += f"-vad{'' if vad == STOP_MS else vad}" if vad else ""
+            suffix += f"-pause{vad_pause}" if vad and vad_pause else ""
             with open(out / f"{Path(m).stem}-{c or 'offline'}{suffix}.utterances.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in result.per_utterance)
             (out / "results.json").write_text(json.dumps(rows, indent=2))
