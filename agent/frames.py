@@ -150,6 +150,17 @@ class VADUserStoppedSpeakingFrame(SystemFrame):
 
 
 @dataclass(kw_only=True)
+class VADUserPausedFrame(SystemFrame):
+    """Silero has heard a short silence inside speech (``vad.pause_ms``), not yet a stop; the
+    streaming recognizer decodes what it has so far. ``pause_start_s`` is the silence onset."""
+
+    pause_start_s: float
+
+    def describe(self):
+        return {"pause_start_s": round(self.pause_start_s, 3)}
+
+
+@dataclass(kw_only=True)
 class UserStartedSpeakingFrame(SystemFrame):
     """The turn-taking policy opened a user turn."""
 

@@ -34,6 +34,7 @@ from agent.frames import (
     RecognizerEventsFrame,
     StartFrame,
     TranscriptionFrame,
+    VADUserPausedFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -173,7 +174,7 @@ class StreamingSTTProcessor(FrameProcessor):
     async def queue_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
         if isinstance(frame, InputAudioRawFrame):
             self._queued_s = (frame.pts_s or 0.0) + len(frame.audio) / SAMPLE_RATE
-        elif isinstance(frame, (VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame)):
+        elif isinstance(frame, (VADUserStartedSpeakingFrame, VADUserPausedFrame, VADUserStoppedSpeakingFrame)):
             # VAD frames overtake the audio queued here; the recognizer hears of them after the
             # audio that came before them
             self._vad.append((self._queued_s, frame))
@@ -198,6 +199,8 @@ class StreamingSTTProcessor(FrameProcessor):
         if isinstance(vad, VADUserStartedSpeakingFrame):
             self._pause_s = None
             self._streams.speech_started(vad.speech_start_s)
+        elif isinstance(vad, VADUserPausedFrame):  # a decode of what it has: marks before the stop
+            await self._publish(await asyncio.to_thread(self._streams.speech_paused))
         else:
             self._pause_s = vad.speech_end_s
             # the recognizer's pause decode: its sentence end reaches turn-taking now

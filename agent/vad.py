@@ -1,4 +1,4 @@
-"""Silero VAD as a frame processor: caller audio in, speech start/stop frames out.
+"""Silero VAD as a frame processor: caller audio in, speech start/pause/stop frames out.
 
 The model and the start/stop hysteresis live in ``asr.vad`` (the evaluation replays the
 same segmenter over cached probabilities). Speech start is stamped with the media time where that
@@ -16,6 +16,7 @@ from agent.frames import (
     FrameDirection,
     InputAudioRawFrame,
     StartFrame,
+    VADUserPausedFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -31,7 +32,8 @@ class VADProcessor(FrameProcessor):
         self._stream = self._streaming(vad) if vad else None  # loaded at start otherwise
 
     def _streaming(self, vad: SileroVAD) -> StreamingVAD:
-        return StreamingVAD(vad, SpeechSegmenter(self.config.confidence, self.config.start_ms, self.config.stop_ms))
+        c = self.config
+        return StreamingVAD(vad, SpeechSegmenter(c.confidence, c.start_ms, c.stop_ms, c.pause_ms))
 
     async def start(self, frame: StartFrame):
         if self._stream is None:
@@ -48,7 +50,9 @@ class VADProcessor(FrameProcessor):
                 await self.push_frame(event)
 
     def analyze(self, audio: np.ndarray, pts_s: float) -> list[Frame]:
-        """Feed audio starting at media time ``pts_s``; returns start/stop frames it triggered."""
-        return [VADUserStartedSpeakingFrame(speech_start_s=b.t_s, pts_s=b.t_s) if b.speaking
+        """Feed audio starting at media time ``pts_s``; returns the start, pause and stop frames it
+        triggered."""
+        return [VADUserPausedFrame(pause_start_s=b.t_s, pts_s=b.t_s) if b.pause
+                else VADUserStartedSpeakingFrame(speech_start_s=b.t_s, pts_s=b.t_s) if b.speaking
                 else VADUserStoppedSpeakingFrame(speech_end_s=b.t_s, pts_s=b.t_s)
                 for b in self._stream.push(audio, pts_s)]

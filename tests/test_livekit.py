@@ -9,6 +9,7 @@ import pytest
 from livekit import rtc
 from livekit.agents import llm, stt
 
+from agent.config import VADConfig
 from asr.audio import SAMPLE_RATE, resample
 from asr.eval.wer import word_errors
 from integrations.livekit import TradeSTT, TradeTurnDetector
@@ -46,9 +47,11 @@ async def _speech_events(plugin: TradeSTT, pcm16: np.ndarray, sr: int):
     return events
 
 
-def test_stt_plugin_streams_two_turns_each_ended_by_our_detector(trade, two_turns):
+@pytest.mark.parametrize("pause_ms", [None, 96], ids=["stop-only", "vad-pauses"])
+def test_stt_plugin_streams_two_turns_each_ended_by_our_detector(trade, two_turns, pause_ms):
     pcm16, lines, ends = two_turns
-    events = asyncio.run(_speech_events(TradeSTT(recognizer=trade, detector="adaptive"), pcm16, 8000))
+    plugin = TradeSTT(recognizer=trade, detector="adaptive", vad=VADConfig(pause_ms=pause_ms))
+    events = asyncio.run(_speech_events(plugin, pcm16, 8000))
     kinds = [e.type for _, e in events]
     starts = [t for t, e in events if e.type == stt.SpeechEventType.START_OF_SPEECH]
     stops = [t for t, e in events if e.type == stt.SpeechEventType.END_OF_SPEECH]

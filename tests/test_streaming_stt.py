@@ -13,8 +13,10 @@ from agent.frames import (
     InterimTranscriptionFrame,
     RecognizerEventsFrame,
     TranscriptionFrame,
+    VADUserPausedFrame,
     VADUserStoppedSpeakingFrame,
 )
+from agent.config import VADConfig
 from agent.pipeline import Pipeline
 from agent.runner import PipelineTask
 from agent.stt import StreamingSTTProcessor
@@ -28,10 +30,10 @@ pytestmark = pytest.mark.models
 T0_S, LEAD_S, PAUSE_S = 5.0, 0.6, 1.5
 
 
-async def _transcribe(trade, audio: np.ndarray) -> Collector:
+async def _transcribe(trade, audio: np.ndarray, vad: VADConfig = VADConfig()) -> Collector:
     """Every frame the STT sends, the audio pushed as fast as the graph takes it."""
     sink = Collector()
-    task = PipelineTask(Pipeline([VADProcessor(), StreamingSTTProcessor(recognizer=trade), sink]))
+    task = PipelineTask(Pipeline([VADProcessor(vad), StreamingSTTProcessor(recognizer=trade), sink]))
     runner = asyncio.create_task(task.run())
     for i in range(0, len(audio), FRAME_SAMPLES):
         await task.queue_frame(InputAudioRawFrame(audio=audio[i:i + FRAME_SAMPLES], sample_rate=SAMPLE_RATE,
@@ -71,3 +73,20 @@ def test_one_final_per_stretch_of_speech_with_its_sentence_ends(trade, speech):
     first = min((m for m in marks if abs(m.time_s - first_end) < 0.6), key=lambda m: m.emitted_s)
     assert first.emitted_s <= stops[0] + 0.2 + 0.04, (first, stops[0])
     assert all(f.end_probability is None or 0 <= f.end_probability <= 1 for f in sink.of(RecognizerEventsFrame))
+
+
+def test_with_vad_pauses_the_mark_comes_before_the_stop_and_the_words_stay(trade, speech):
+    """``vad.pause_ms``: the VAD reports a short silence before its stop, the stream decodes
+    what it has there, and the sentence's mark goes out before the stop is known; the pause
+    decode works on copies, so the words are those of a call without pauses."""
+    clips, _ = speech
+    pad = lambda s: np.zeros(int(SAMPLE_RATE * s), np.float32)  # noqa: E731
+    audio = np.concatenate([pad(LEAD_S), clips[0], pad(PAUSE_S)])
+    plain, paused = (asyncio.run(_transcribe(trade, audio, VADConfig(pause_ms=ms))) for ms in (None, 96))
+
+    assert not plain.of(VADUserPausedFrame)
+    pauses, stops = paused.of(VADUserPausedFrame), paused.of(VADUserStoppedSpeakingFrame)
+    assert [p.pause_start_s for p in pauses] == [s.speech_end_s for s in stops] != [], (pauses, stops)
+    marks = [e for f in paused.of(RecognizerEventsFrame) for e in f.events if isinstance(e, SentenceEnd)]
+    assert marks and marks[0].emitted_s < stops[0].speech_end_s + 0.2, (marks, stops)  # the stop: 200 ms on
+    assert [f.text for f in paused.of(TranscriptionFrame)] == [f.text for f in plain.of(TranscriptionFrame)]

@@ -32,7 +32,7 @@ from asr.events import Final, Partial, StreamEvent, Word, join_words
 from asr.recognizer import StreamingRecognizer, capabilities, create_recognizer
 from asr.utterances import UtteranceStreams
 from turn_taking.tracker import TurnTracker
-from asr.vad import SileroVAD, SpeechSegmenter, StreamingVAD
+from asr.vad import SileroVAD, SpeechBoundary, SpeechSegmenter, StreamingVAD
 
 LANGUAGE = "en"
 
@@ -92,7 +92,7 @@ class TradeSpeechStream(stt.RecognizeStream):
         recognizer = await asyncio.to_thread(self._owner.recognizer)
         config = self._owner.vad
         vad = StreamingVAD(await asyncio.to_thread(SileroVAD),
-                           SpeechSegmenter(config.confidence, config.start_ms, config.stop_ms))
+                           SpeechSegmenter(config.confidence, config.start_ms, config.stop_ms, config.pause_ms))
         streams = UtteranceStreams(recognizer)
         async for item in self._input_ch:
             if isinstance(item, self._FlushSentinel):
@@ -102,7 +102,7 @@ class TradeSpeechStream(stt.RecognizeStream):
             pcm = from_pcm16(bytes(item.data), item.num_channels)
             events = []
             for boundary in vad.push(pcm, streams.now_s):
-                events += await self._vad(boundary.speaking, boundary.t_s, streams)
+                events += await self._vad(boundary, streams)
             events += await asyncio.to_thread(streams.push, pcm)
             self.end_probability = streams.end_probability()
             if self.turn.hears_audio:
@@ -116,9 +116,12 @@ class TradeSpeechStream(stt.RecognizeStream):
         self._send_transcripts(await asyncio.to_thread(streams.finish))
         self._send_held()
 
-    async def _vad(self, speaking: bool, t_s: float, streams: UtteranceStreams) -> list[StreamEvent]:
-        """Tell the recognizer and the turn; returns the recognizer's events at a pause."""
-        if speaking:
+    async def _vad(self, boundary: SpeechBoundary, streams: UtteranceStreams) -> list[StreamEvent]:
+        """Tell the recognizer and the turn; returns the recognizer's events at a pause or stop."""
+        t_s = boundary.t_s
+        if boundary.pause:  # the turn waits for the stop; the recognizer decodes what it has
+            return await asyncio.to_thread(streams.speech_paused)
+        if boundary.speaking:
             streams.speech_started(t_s)
             self.turn.speech_started(t_s)
             if not self._in_turn:
