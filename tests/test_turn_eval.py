@@ -85,8 +85,10 @@ def test_traces_are_keyed_by_checkpoint_content(tmp_path):
         f.write(b"\0")
     assert trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)}) != before
     assert trace_path(labels, tmp_path, "trade", 640, {}) != trace_path(labels, tmp_path, "trade", 320, {})
-    assert trace_path(labels, tmp_path, "trade", 320, {}, pause_decode=False) != trace_path(labels, tmp_path, "trade",
-                                                                                             320, {})
+    agent = trace_path(labels, tmp_path, "trade", 320, {})
+    assert agent == trace_path(labels, tmp_path, "trade", 320, {}, {"pause_decode": True, "pause_ms": None})
+    for unlike in ({"pause_decode": False, "pause_ms": None}, {"pause_decode": True, "pause_ms": 96}):
+        assert trace_path(labels, tmp_path, "trade", 320, {}, unlike) != agent
     from asr.recognizer import weights_fingerprint
 
     assert weights_fingerprint("trade", checkpoint=str(ck)) == weights_fingerprint("trade-offline", checkpoint=str(ck))

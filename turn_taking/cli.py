@@ -22,6 +22,7 @@ from pathlib import Path
 
 from asr.cli import recognizer_option
 from asr.data.text import per_split
+from asr.vad import STOP_MS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--no-pause-decode", dest="pause_decode", action="store_false",
                    help="trace the recognizer without telling it of the VAD's pauses, so its sentence ends come "
                         "only from whole chunks (as before trace version 2): compare the two on the same dialogues")
+    e.add_argument("--vad-pause", type=int, default=None, metavar="MS",
+                   help="trace the recognizer as the agent runs with vad.pause_ms=MS: it also decodes what it has at "
+                        "each pause of MS silence, before the VAD's stop (default: at the stop only)")
     e.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -78,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in (args.dialogues, args.tune):
             if not path.exists():
                 parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
+        if args.vad_pause is not None and not 0 < args.vad_pause < STOP_MS:
+            parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), got {args.vad_pause}")
+        listening = {"pause_decode": args.pause_decode, "pause_ms": args.vad_pause}
         evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
-                 args.chunk_ms, args.workers, dict(args.option), args.pause_decode)
+                 args.chunk_ms, args.workers, dict(args.option), listening)
         print((args.out / "report.md").read_text())
         return 0
 

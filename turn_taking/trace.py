@@ -12,9 +12,11 @@ would hear it, and records:
   offsets after every silence onset, on the audio each framework would hand its model.
 
 The recognizer hears the caller as the agent's STT processor does (``asr.utterances``): the
-agent's VAD opens a stream 0.3 s before each stretch of speech, tells it of the pause when it
-hears one (``RecognizerStream.pause``) and has it closed at the next push. The detectors read a
-faster VAD (``VAD_PARAMS``) of their own.
+agent's VAD opens a stream 0.3 s before each stretch of speech, has it decode what it has at
+the stop (``RecognizerStream.pause``; also at each shorter pause with ``vad.pause_ms``), and
+has it closed at the push after the stop. ``LISTENING`` is that setting; a trace may change it (``VADUtterances``
+keywords) to measure what each part is worth. The detectors read a faster VAD
+(``VAD_PARAMS``) of their own.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
 from asr.vad import WINDOW_S, SileroVAD, speech_boundaries
 
-TRACE_VERSION = 3  # 2: the recognizer hears the VAD's pauses; 3: one stream per stretch of speech
+TRACE_VERSION = 3  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech
+LISTENING = {"pause_decode": True, "pause_ms": None}  # how the agent's recognizer hears its VAD, by default
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
 PEER_OFFSETS_S = (0.1, 0.2, 0.4)  # silence before a peer model is asked (pipecat/LiveKit use 0.2)
@@ -105,14 +108,13 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
 
 
 def recognizer_events(audio: np.ndarray, recognizer: StreamingRecognizer, vad: SileroVAD,
-                      pause_decode: bool = True) -> tuple[list[RecognizerEvent], float]:
+                      listening: dict = LISTENING) -> tuple[list[RecognizerEvent], float]:
     """The caller through the agent's VAD and recognizer streams (``VADUtterances``, what
-    ``asr eval --vad`` measures) in 20 ms pushes; with ``pause_decode`` off the streams are not
-    decoded at a pause before they close (as before trace version 2). Each event is stamped with
-    the media time a single real-time stream would have it (``feed_live``)."""
+    ``asr eval --vad`` measures, with ``listening`` as its keywords) in 20 ms pushes. Each event
+    is stamped with the media time a single real-time stream would have it (``feed_live``)."""
     events: list[RecognizerEvent] = []
     total = 0.0  # compute spent
-    stream = VADUtterances(recognizer, vad, pause_decode=pause_decode).stream()
+    stream = VADUtterances(recognizer, vad, **listening).stream()
     for at, spent, out in feed_live(stream, audio, PUSH_MS):
         total += spent
         for e in out:
@@ -128,17 +130,17 @@ def recognizer_events(audio: np.ndarray, recognizer: StreamingRecognizer, vad: S
 
 
 def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recognizer: StreamingRecognizer,
-                   recognizer_name: str, peers: PeerModels | None, pause_decode: bool = True) -> CallerTrace:
+                   recognizer_name: str, peers: PeerModels | None, listening: dict = LISTENING) -> CallerTrace:
     probs = vad.track(caller)
     duration = len(caller) / SAMPLE_RATE
     regions = _regions(probs, duration)
-    events, compute = recognizer_events(caller, recognizer, vad, pause_decode)
+    events, compute = recognizer_events(caller, recognizer, vad, listening)
     return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
                        recognizer=recognizer_name, events=events, compute_s=compute,
                        peers=peer_scores(caller, regions, peers) if peers else {})
 
 
-def _worker_init(recognizer: str, options: dict, with_peers: bool, pause_decode: bool):
+def _worker_init(recognizer: str, options: dict, with_peers: bool, listening: dict):
     global _MODELS
     import torch
 
@@ -146,18 +148,18 @@ def _worker_init(recognizer: str, options: dict, with_peers: bool, pause_decode:
 
     torch.set_num_threads(1)
     _MODELS = (SileroVAD(), create_recognizer(recognizer, **options), PeerModels() if with_peers else None,
-               pause_decode)
+               listening)
 
 
 def _trace_one(dialogue: Dialogue) -> str:
-    vad, rec, peers, pause_decode = _MODELS
+    vad, rec, peers, listening = _MODELS
     name = getattr(rec, "name", "") + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
     return trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers,
-                          pause_decode).model_dump_json()
+                          listening).model_dump_json()
 
 
 def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade", options: dict | None = None,
-                 with_peers: bool = True, workers: int = 2, pause_decode: bool = True) -> Path:
+                 with_peers: bool = True, workers: int = 2, listening: dict = LISTENING) -> Path:
     """Trace every dialogue into ``out`` (JSONL, one line each); resumable: dialogues already
     in the file are skipped."""
     from multiprocessing import get_context
@@ -167,7 +169,7 @@ def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade"
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {CallerTrace.model_validate_json(line).id for line in out.open()} if out.exists() else set()
     todo = [d for d in dialogues if d.id not in done]
-    init = (recognizer, options or {}, with_peers, pause_decode)
+    init = (recognizer, options or {}, with_peers, listening)
     with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
         for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
             f.write(line + "\n")

@@ -16,30 +16,35 @@ from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
 from turn_taking.eval.metrics import caller_wer, cutoff_at, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
-from turn_taking.trace import TRACE_VERSION, build_traces, read_traces
+from turn_taking.trace import LISTENING, TRACE_VERSION, build_traces, read_traces
 
 PEERS = ("smart_turn", "livekit")
 
 
 def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
-               options: dict, pause_decode: bool = True):
+               options: dict, listening: dict = LISTENING):
     dialogues = read_dialogues(labels)[:limit]
-    path = trace_path(labels, out, recognizer, chunk_ms, options, pause_decode)
+    path = trace_path(labels, out, recognizer, chunk_ms, options, listening)
     build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, workers=workers,
-                 pause_decode=pause_decode)
+                 listening=listening)
     return replayable(dialogues, read_traces(path))
 
 
 def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options: dict,
-               pause_decode: bool = True) -> Path:
+               listening: dict = LISTENING) -> Path:
     """Traces are cached per split, recognizer setting, checkpoint *content*, trace version and
-    pause decodes: retrained weights at the same path, or a changed way of tracing, are traced afresh."""
+    way of hearing the VAD: retrained weights at the same path, or a changed way of tracing, are
+    traced afresh."""
     from asr.recognizer import weights_fingerprint
 
     key = {**options, "weights": weights_fingerprint(recognizer, **options), "trace": TRACE_VERSION,
-           **({} if pause_decode else {"pause_decode": False})}
+           **_unlike_the_agent(listening)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
+
+
+def _unlike_the_agent(listening: dict) -> dict:
+    return {k: v for k, v in listening.items() if v != LISTENING[k]}
 
 
 def _fmt(r: dict | None, key: str) -> str:
@@ -50,10 +55,10 @@ def _fmt(r: dict | None, key: str) -> str:
 
 def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit: int | None = None,
              tune_limit: int | None = None, recognizer: str = "trade", chunk_ms: int = 320, workers: int = 2,
-             options: dict | None = None, pause_decode: bool = True) -> dict:
+             options: dict | None = None, listening: dict = LISTENING) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    test, dev = (traces_for(dialogues, limit, out, recognizer, chunk_ms, workers, options or {}, pause_decode),
-                 traces_for(tune, tune_limit, out, recognizer, chunk_ms, workers, options or {}, pause_decode))
+    test, dev = (traces_for(dialogues, limit, out, recognizer, chunk_ms, workers, options or {}, listening),
+                 traces_for(tune, tune_limit, out, recognizer, chunk_ms, workers, options or {}, listening))
     summary = {}
     for name in detectors:
         dev_rows, test_rows = sweep(name, dev, "dev"), sweep(name, test, "test")
@@ -81,7 +86,7 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
                                                   "caller_wer": heard}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
-    described += "" if pause_decode else ", no pause decodes"
+    described += "".join(f", {k}={v}" for k, v in sorted(_unlike_the_agent(listening).items()))
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
                                    + recognizer_markdown(marks, heard) + bargein_markdown(barge_in))
     return summary
