@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.caller import ScriptedCaller
-from agent.config import AgentConfig
+from agent.config import AgentConfig, STTConfig
 from agent.metrics import METRICS, EventLog, LiveTranscript, summarize, turn_metrics
 from agent.pipeline import Pipeline
 from agent.plots import plot_latency_breakdown
 from agent.responder import LLMResponder, LocalLM
 from agent.runner import PipelineTask
 from agent.scenario import Scenario, render_turns
-from agent.stt import load_recognizer, stt_processor
+from agent.stt import load_recognizer, stt_processors
 from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
 from agent.turns import UserTurnProcessor
@@ -44,7 +44,7 @@ class AgentModels:
     recognizer: Recognizer
     lm: LocalLM
     voice: Voice
-
+    final_recognizer: Recognizer | None = None  # stt.final_recognizer
     @classmethod
     def load(cls, config: AgentConfig, progress=None) -> "AgentModels":
         steps = [("Silero VAD", SileroVAD),
@@ -52,6 +52,8 @@ class AgentModels:
                   lambda: load_recognizer(config.stt)),
                  ("LLM " + config.llm.model, lambda: LocalLM(config.llm)),
                  ("voice " + config.tts.voice, lambda: load_voice(config.tts.voice))]
+        if final := config.stt.final_recognizer:
+            steps.append(("final recognizer " + final, lambda: load_recognizer(STTConfig(recognizer=final))))
         loaded = []
         for label, make in steps:
             t = time.monotonic()
@@ -60,6 +62,8 @@ class AgentModels:
                 progress(f"loaded {label} in {time.monotonic() - t:.1f} s")
         models = cls(*loaded)
         models.recognizer.warmup()
+        if models.final_recognizer:
+            models.final_recognizer.warmup()
         models.lm.warmup()
         models.voice.synthesize("Warm up.")
         return models
@@ -70,7 +74,7 @@ def build_pipeline(config: AgentConfig, models: AgentModels, source, output) -> 
     return Pipeline([
         source,
         VADProcessor(config.vad, vad=models.vad),
-        stt_processor(config.stt, recognizer=models.recognizer),
+        *stt_processors(config.stt, recognizer=models.recognizer, final_recognizer=models.final_recognizer),
         UserTurnProcessor(config.turn),
         LLMResponder(config.llm, config.tts, lm=models.lm),
         TTSProcessor(config.tts, voice=models.voice),

@@ -61,6 +61,21 @@ class STTConfig(_Strict):
         return name
     pre_roll_ms: int = Field(300, ge=0, le=2000, description="audio kept before VAD speech start")
     post_roll_ms: int = Field(150, ge=0, le=1000, description="audio kept after VAD speech stop")
+    final_recognizer: str | None = Field(
+        None, description="with a streaming recognizer: a segmented one (faster-whisper) whose transcript of each "
+        "VAD segment is the turn's words, while the streaming one's partials, marks and end probability still "
+        "drive turn-taking; none: the streaming recognizer's own words")
+
+    @model_validator(mode="after")
+    def _final_needs_a_streaming_recognizer(self):
+        final = self.final_recognizer
+        if final is not None:
+            if final not in available():
+                raise ValueError(f"unknown stt.final_recognizer {final!r}: choose one of {', '.join(available())}")
+            if not capabilities(self.recognizer).streaming:
+                raise ValueError(f"stt.final_recognizer needs a streaming stt.recognizer; {self.recognizer} "
+                                 "already transcribes each segment")
+        return self
 
 
 class TurnConfig(_Strict):

@@ -96,10 +96,19 @@ def load_recognizer(config: STTConfig) -> Recognizer:
         raise ConfigError(f"stt.options {config.options} do not fit {config.recognizer}: {e}") from None
 
 
-def stt_processor(config: STTConfig, recognizer: Recognizer | None = None) -> FrameProcessor:
-    """The processor that fits the configured recognizer: streaming if it can stream."""
-    streams = capabilities(config.recognizer).streaming
-    return (StreamingSTTProcessor if streams else SegmentedSTTProcessor)(config, recognizer=recognizer)
+def stt_processors(config: STTConfig, recognizer: Recognizer | None = None,
+                   final_recognizer: Recognizer | None = None) -> list[FrameProcessor]:
+    """The processors that fit the configured recognizer, to follow the VAD processor directly
+    (the streaming one orders VAD frames after the audio they followed): streaming if it can
+    stream. With ``stt.final_recognizer`` the streaming one sends its partials and events, and a
+    segmented one after it the final transcripts."""
+    if not capabilities(config.recognizer).streaming:
+        return [SegmentedSTTProcessor(config, recognizer=recognizer)]
+    if config.final_recognizer is None:
+        return [StreamingSTTProcessor(config, recognizer=recognizer)]
+    final = config.model_copy(update={"recognizer": config.final_recognizer, "options": {}, "final_recognizer": None})
+    return [StreamingSTTProcessor(config, recognizer=recognizer, finals=False),
+            SegmentedSTTProcessor(final, recognizer=final_recognizer)]
 
 
 class SegmentedSTTProcessor(FrameProcessor):
@@ -155,9 +164,11 @@ class SegmentedSTTProcessor(FrameProcessor):
 
 
 class StreamingSTTProcessor(FrameProcessor):
-    def __init__(self, config: STTConfig = STTConfig(), recognizer: StreamingRecognizer | None = None, **kwargs):
+    def __init__(self, config: STTConfig = STTConfig(), recognizer: StreamingRecognizer | None = None,
+                 finals: bool = True, **kwargs):
+        """``finals`` off: no ``TranscriptionFrame``s (a segmented recognizer after this one sends them)."""
         super().__init__(**kwargs)
-        self.config, self.recognizer = config, recognizer
+        self.config, self.recognizer, self.finals = config, recognizer, finals
         self._streams: UtteranceStreams | None = None  # made at the first audio: its time is the call's
         self._queued_s = 0.0  # media time of the end of the audio queued to this processor
         self._vad: list[tuple[float, Frame]] = []  # VAD frames waiting for the audio they followed
@@ -229,5 +240,7 @@ class StreamingSTTProcessor(FrameProcessor):
         """The stretch of speech is closed: its words as one final transcript."""
         end_s = self._pause_s if self._pause_s is not None else self._streams.now_s
         words, self._words, self._partial, self._pause_s = self._words, [], "", None
+        if not self.finals:
+            return
         await self.push_frame(TranscriptionFrame(text=join_words([w.text for w in words]), words=words,
                                                  segment_end_s=end_s, pts_s=end_s))

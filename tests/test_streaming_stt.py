@@ -16,10 +16,10 @@ from agent.frames import (
     VADUserPausedFrame,
     VADUserStoppedSpeakingFrame,
 )
-from agent.config import VADConfig
+from agent.config import STTConfig, VADConfig
 from agent.pipeline import Pipeline
 from agent.runner import PipelineTask
-from agent.stt import StreamingSTTProcessor
+from agent.stt import StreamingSTTProcessor, stt_processors
 from agent.vad import VADProcessor
 from asr.audio import FRAME_SAMPLES, SAMPLE_RATE
 from asr.eval.wer import word_errors
@@ -30,14 +30,21 @@ pytestmark = pytest.mark.models
 T0_S, LEAD_S, PAUSE_S = 5.0, 0.6, 1.5
 
 
-async def _transcribe(trade, audio: np.ndarray, vad: VADConfig = VADConfig()) -> Collector:
-    """Every frame the STT sends, the audio pushed as fast as the graph takes it."""
+async def _transcribe(trade, audio: np.ndarray, vad: VADConfig = VADConfig(), stt=None, finals: int = 0) -> Collector:
+    """Every frame the STT sends (TRADE's, unless ``stt``), the audio pushed as fast as the graph
+    takes it; the call ends once ``finals`` transcripts are out (a segmented recognizer's come
+    from a worker, and the end cancels work in flight)."""
     sink = Collector()
-    task = PipelineTask(Pipeline([VADProcessor(vad), StreamingSTTProcessor(recognizer=trade), sink]))
+    task = PipelineTask(Pipeline([VADProcessor(vad), *(stt or [StreamingSTTProcessor(recognizer=trade)]), sink]))
     runner = asyncio.create_task(task.run())
     for i in range(0, len(audio), FRAME_SAMPLES):
         await task.queue_frame(InputAudioRawFrame(audio=audio[i:i + FRAME_SAMPLES], sample_rate=SAMPLE_RATE,
                                                   pts_s=T0_S + i / SAMPLE_RATE))
+    async def transcribed():
+        while len(sink.of(TranscriptionFrame)) < finals:
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(transcribed(), 60)
     await task.queue_frame(EndFrame())
     await asyncio.wait_for(runner, 120)
     return sink
@@ -90,3 +97,27 @@ def test_with_vad_pauses_the_mark_comes_before_the_stop_and_the_words_stay(trade
     marks = [e for f in paused.of(RecognizerEventsFrame) for e in f.events if isinstance(e, SentenceEnd)]
     assert marks and marks[0].emitted_s < stops[0].speech_end_s + 0.2, (marks, stops)  # the stop: 200 ms on
     assert [f.text for f in paused.of(TranscriptionFrame)] == [f.text for f in plain.of(TranscriptionFrame)]
+
+
+def test_final_words_can_come_from_a_segmented_recognizer_while_the_stream_drives_turns(trade, models, speech):
+    """``stt.final_recognizer``: TRADE still sends its partials and sentence-end events, and the
+    one final transcript per stretch of speech is faster-whisper's of that VAD segment."""
+    clips, lines = speech
+    pad = lambda s: np.zeros(int(SAMPLE_RATE * s), np.float32)  # noqa: E731
+    audio = np.concatenate([pad(LEAD_S), clips[1], pad(PAUSE_S)])
+    heard = []
+
+    class Whisper:  # the bundled faster-whisper, noting what it transcribed
+        def transcribe(self, pcm):
+            heard.append(models.recognizer.transcribe(pcm))
+            return heard[-1]
+
+    config = STTConfig(recognizer="trade", final_recognizer="faster-whisper")
+    sink = asyncio.run(_transcribe(trade, audio, stt=stt_processors(config, trade, Whisper()), finals=1))
+
+    finals, stops = sink.of(TranscriptionFrame), sink.of(VADUserStoppedSpeakingFrame)
+    assert [f.segment_end_s for f in finals] == [s.speech_end_s for s in stops] != []
+    assert [f.text for f in finals] == [t.text for t in heard], (finals, heard)
+    assert word_errors(lines[1], finals[0].text).wer < 0.2, finals[0].text
+    assert sink.of(InterimTranscriptionFrame)
+    assert any(isinstance(e, SentenceEnd) for f in sink.of(RecognizerEventsFrame) for e in f.events)
