@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.caller import ScriptedCaller
-from agent.config import AgentConfig, STTConfig
+from agent.config import AgentConfig
 from agent.metrics import METRICS, EventLog, LiveTranscript, summarize, turn_metrics
 from agent.pipeline import Pipeline
 from agent.plots import plot_latency_breakdown
@@ -52,8 +52,8 @@ class AgentModels:
                   lambda: load_recognizer(config.stt)),
                  ("LLM " + config.llm.model, lambda: LocalLM(config.llm)),
                  ("voice " + config.tts.voice, lambda: load_voice(config.tts.voice))]
-        if final := config.stt.final_recognizer:
-            steps.append(("final recognizer " + final, lambda: load_recognizer(STTConfig(recognizer=final))))
+        if final := config.stt.final():
+            steps.append(("final recognizer " + final.recognizer, lambda: load_recognizer(final)))
         loaded = []
         for label, make in steps:
             t = time.monotonic()

@@ -53,12 +53,6 @@ class STTConfig(_Strict):
         default_factory=dict, description="recognizer options, e.g. {chunk_ms: 320} for trade or "
         "{beam_size: 5} for faster-whisper")
 
-    @field_validator("recognizer")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        if name not in available():
-            raise ValueError(f"unknown recognizer {name!r}: choose one of {', '.join(available())}")
-        return name
     pre_roll_ms: int = Field(300, ge=0, le=2000, description="audio kept before VAD speech start")
     post_roll_ms: int = Field(150, ge=0, le=1000, description="audio kept after VAD speech stop")
     final_recognizer: str | None = Field(
@@ -66,16 +60,30 @@ class STTConfig(_Strict):
         "VAD segment is the turn's words, while the streaming one's partials, marks and end probability still "
         "drive turn-taking; none: the streaming recognizer's own words")
 
+    @field_validator("recognizer", "final_recognizer")
+    @classmethod
+    def _known(cls, name: str | None) -> str | None:
+        if name is not None and name not in available():
+            raise ValueError(f"unknown recognizer {name!r}: choose one of {', '.join(available())}")
+        return name
+
     @model_validator(mode="after")
-    def _final_needs_a_streaming_recognizer(self):
+    def _final_after_a_streaming_recognizer(self):
         final = self.final_recognizer
-        if final is not None:
-            if final not in available():
-                raise ValueError(f"unknown stt.final_recognizer {final!r}: choose one of {', '.join(available())}")
-            if not capabilities(self.recognizer).streaming:
-                raise ValueError(f"stt.final_recognizer needs a streaming stt.recognizer; {self.recognizer} "
-                                 "already transcribes each segment")
+        if final is not None and not capabilities(self.recognizer).streaming:
+            raise ValueError(f"stt.final_recognizer needs a streaming stt.recognizer; {self.recognizer} "
+                             "already transcribes each segment")
+        if final is not None and capabilities(final).streaming:
+            raise ValueError(f"stt.final_recognizer transcribes each VAD segment: give a segmented one "
+                             f"(faster-whisper), not the streaming {final}")
         return self
+
+    def final(self) -> "STTConfig | None":
+        """The segmented recognizer's own settings, with ``final_recognizer``."""
+        if self.final_recognizer is None:
+            return None
+        return STTConfig(recognizer=self.final_recognizer, pre_roll_ms=self.pre_roll_ms,
+                         post_roll_ms=self.post_roll_ms)
 
 
 class TurnConfig(_Strict):

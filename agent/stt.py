@@ -104,9 +104,8 @@ def stt_processors(config: STTConfig, recognizer: Recognizer | None = None,
     segmented one after it the final transcripts."""
     if not capabilities(config.recognizer).streaming:
         return [SegmentedSTTProcessor(config, recognizer=recognizer)]
-    if config.final_recognizer is None:
+    if (final := config.final()) is None:
         return [StreamingSTTProcessor(config, recognizer=recognizer)]
-    final = config.model_copy(update={"recognizer": config.final_recognizer, "options": {}, "final_recognizer": None})
     return [StreamingSTTProcessor(config, recognizer=recognizer, finals=False),
             SegmentedSTTProcessor(final, recognizer=final_recognizer)]
 

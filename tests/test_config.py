@@ -19,6 +19,10 @@ def test_defaults_yaml_and_overrides(tmp_path):
     ("vad: [unclosed\n", [], "not valid YAML"),
     ("", ["novalue"], "key.path=value"),
     ("", ["llm.max_new_tokens=lots"], "llm.max_new_tokens"),
+    ("", ["vad.pause_ms=250"], "vad.pause_ms .250. must be shorter"),
+    ("", ["stt.final_recognizer=faster-whisper"], "needs a streaming stt.recognizer"),
+    ("", ["stt.recognizer=trade", "stt.final_recognizer=trade"], "give a segmented one"),
+    ("", ["stt.recognizer=trade", "stt.final_recognizer=whisper"], "unknown recognizer 'whisper'"),
 ])
 def test_malformed_configs_give_one_clear_error(tmp_path, text, override, msg):
     path = tmp_path / "c.yaml"
