@@ -149,8 +149,9 @@ class UserTurnProcessor(FrameProcessor):
             return
         if text:
             self._texts.append(text)
-        self.detector.on_transcript(" ".join(self._texts), True, frame.pts_s or 0.0)
+        self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
         self._transcript_arrived.set()
+        await self._reconsider()  # the final words may read differently from the live ones
 
     async def _on_recognizer(self, frame: RecognizerEventsFrame):
         now = self.clock.now()

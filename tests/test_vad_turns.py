@@ -262,3 +262,22 @@ async def test_a_dangling_word_in_the_live_transcript_holds_the_turn():
     assert not sink.of(UserTurnFrame)
     await task.cancel()
     await runner
+
+
+async def test_a_final_transcript_that_finishes_the_live_one_re_decides_the_pause():
+    """The live words end on a dangling "my" (a misheard "Goodbye"); the final transcript that
+    follows (another recognizer's, as in the hybrid) reads as a finished sentence, so the turn is
+    taken at the undecided 1.5 s, not the dangling word's 3 s."""
+    task, sink, runner = await _adaptive_turn_task()
+    now = task.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now - 1.0))
+    await task.queue_frame(InterimTranscriptionFrame(text="Could my,"))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now))
+    await asyncio.sleep(0.3)
+    await task.queue_frame(TranscriptionFrame(text="Goodbye!", segment_end_s=now))
+    async with asyncio.timeout(2.5):
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    assert task.clock.now() - now >= 1.4 and sink.of(UserTurnFrame)[0].text == "Goodbye!"
+    await task.cancel()
+    await runner
