@@ -55,6 +55,9 @@ class SpeechBoundary:
 
 
 STOP_MS = 200  # silence before a speech stop fires, unless configured: the agent's default
+# audio a segmented recognizer hears around each VAD segment (the agent's default): the VAD hears
+# speech start late and cuts trailing sounds
+PRE_ROLL_MS, POST_ROLL_MS = 300, 150
 
 
 class SpeechSegmenter:

@@ -105,6 +105,22 @@ def test_adaptive_waits_by_how_finished_the_text_looks():
     assert _at(fresh, create_detector("adaptive", **det)) == pytest.approx([1.3])
 
 
+def test_adaptive_with_final_punct_reads_a_final_transcript_heard_in_the_pause_as_finished():
+    det = dict(complete_ms=200, unknown_ms=800, incomplete_ms=2000, final_punct=True)
+    start, end = Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0)
+    final = lambda text, at: Signal(at, "transcript", (text, ""))  # noqa: E731
+    assert _at([start, end, final("Goodbye!", 1.5)], create_detector("adaptive", **det)) == pytest.approx([1.5])
+    assert _at([start, end, final("Goodbye!", 1.5)],
+               create_detector("adaptive", **{**det, "final_punct": False})) == pytest.approx([1.8])
+    live = [start, end, Signal(1.5, "transcript", ("", "Goodbye."))]  # words that may still change
+    assert _at(live, create_detector("adaptive", **det)) == pytest.approx([1.8])
+    # a final heard before this pause describes earlier speech; a dangling word still holds the turn
+    early = [start, final("Hello.", 0.6), end]
+    assert _at(early, create_detector("adaptive", **det)) == pytest.approx([1.8])
+    assert _at([start, end, final("My order number is.", 1.5)], create_detector("adaptive", **det)) \
+        == pytest.approx([3.0])
+
+
 def test_peer_policies():
     sigs = lambda p, name: [Signal(0.1, "speech_start", (0.0,)), _speech_end(1.0),  # noqa: E731
                             Signal(1.2, f"turn_score:{name}", (p, 1.0, 0.2))]
@@ -232,6 +248,26 @@ def test_signals_of_a_trace_arrive_in_order_with_the_turn_text():
     assert kinds[:2] == ["speech_start", "speech_end"] and "turn_score:livekit" in kinds
     assert next(s for s in sigs if s.kind == "transcript").args == ("Hello.", "")
     assert VAD_PARAMS["stop_ms"] < 200  # policies, not the VAD, set the delays
+
+
+def test_hybrid_signals_show_the_streams_words_until_the_segment_final_replaces_them():
+    """In the agent's hybrid the caller's text is the segment finals so far plus the stream's words
+    of the stretch it has not closed; the stream's words at its close never show."""
+    probs = [0.0] * 5 + [0.9] * 30 + [0.0] * 40
+    events = [RecognizerEvent(at=0.8, kind="partial", text="Could"),
+              RecognizerEvent(at=1.2, kind="final", text="Could my,"),
+              RecognizerEvent(at=1.4, kind="final", text="bye.", closing=True),
+              RecognizerEvent(at=1.4, kind="closed"),
+              RecognizerEvent(at=1.6, kind="segment_final", text="Goodbye!", time=1.1),
+              RecognizerEvent(at=3.0, kind="final", text="Mm"),  # over the bot: only its own words show
+              RecognizerEvent(at=3.1, kind="closed")]
+    hybrid = CallerTrace(id="d", duration=2.4, vad=probs, recognizer="r", final_recognizer="w", compute_s=0.1,
+                         events=events, peers={})
+    assert [s.args for s in signals(hybrid) if s.kind == "transcript"] == [
+        ("", "Could"), ("", "Could my,"), ("Goodbye!", ""), ("Goodbye!", "Mm")]
+    stream_only = hybrid.model_copy(update={"final_recognizer": None, "events": events[:4]})
+    assert [s.args for s in signals(stream_only) if s.kind == "transcript"] == [
+        ("", "Could"), ("Could my,", ""), ("Could my, bye.", "")]
 
 
 def test_sweep_grids_hold_only_accepted_settings_and_reach_the_cautious_end():

@@ -11,6 +11,7 @@ from turn_taking.detectors import create_detector
 from turn_taking.detectors.peers import PeerModels
 from turn_taking.eval.report import trace_path
 from turn_taking.trace import caller_channel, read_traces
+from asr.vad import STOP_MS
 
 pytestmark = pytest.mark.models
 
@@ -46,6 +47,25 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
         assert all(0 <= s.p <= 1 for s in t.peers["smart_turn"] + t.peers["livekit"])
         # every event is stamped no earlier than the audio it needed
         assert all(e.at >= e.time for e in t.events if e.kind == "sentence_end")
+
+
+def test_eval_scores_the_hybrid_whose_caller_text_is_whispers_segment_finals(labels, tmp_path):
+    args = ["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"), "--out",
+            str(tmp_path), "--workers", "1", "--limit", "1", "--detectors", "adaptive", "--final-recognizer"]
+    with pytest.raises(SystemExit):  # a streaming recognizer cannot give the segment finals
+        main(args + ["trade"])
+    assert main(args + ["faster-whisper"]) == 0
+    assert "final transcripts by faster-whisper" in (tmp_path / "report.md").read_text()
+    (trace,) = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {},
+                                      final_recognizer="faster-whisper")).values()
+    finals = [e for e in trace.events if e.kind == "segment_final"]
+    # one per stretch of speech, heard no sooner than the agent's VAD stop after it
+    assert len(finals) >= 2 and all(e.at >= e.time + STOP_MS / 1000 for e in finals)
+    assert any(e.kind == "closed" for e in trace.events)  # the stream closes each stretch; finals replace its words
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["caller_wer"]["words"] > 0 and summary["caller_wer"]["wer"] < 0.5
+    rows = json.loads((tmp_path / "sweep-adaptive.json").read_text())["test"]
+    assert {r["params"]["final_punct"] for r in rows} == {False, True}
 
 
 def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
@@ -89,6 +109,7 @@ def test_traces_are_keyed_by_checkpoint_content(tmp_path):
     assert agent == trace_path(labels, tmp_path, "trade", 320, {}, {"pause_decode": True, "pause_ms": None})
     for unlike in ({"pause_decode": False, "pause_ms": None}, {"pause_decode": True, "pause_ms": 96}):
         assert trace_path(labels, tmp_path, "trade", 320, {}, unlike) != agent
+    assert trace_path(labels, tmp_path, "trade", 320, {}, final_recognizer="faster-whisper") != agent
     from asr.recognizer import weights_fingerprint
 
     assert weights_fingerprint("trade", checkpoint=str(ck)) == weights_fingerprint("trade-offline", checkpoint=str(ck))

@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--vad-pause", type=int, default=None, metavar="MS",
                    help="trace the recognizer as the agent runs with vad.pause_ms=MS: it also decodes what it has at "
                         "each pause of MS silence, before the VAD's stop (default: at the stop only)")
+    e.add_argument("--final-recognizer", default=None, metavar="NAME",
+                   help="score the agent's hybrid (stt.final_recognizer=NAME, e.g. faster-whisper): NAME transcribes "
+                        "each VAD segment and its text is the caller's, while the streaming recognizer's marks, "
+                        "partials and end probability go on as before")
     e.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
 
@@ -84,9 +88,16 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
         if args.vad_pause is not None and not 0 < args.vad_pause < STOP_MS:
             parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), got {args.vad_pause}")
+        if args.final_recognizer is not None:
+            from asr.recognizer import available, capabilities
+
+            if args.final_recognizer not in available() or capabilities(args.final_recognizer).streaming:
+                offline = [n for n in available() if not capabilities(n).streaming]
+                parser.error(f"--final-recognizer takes a segmented recognizer ({', '.join(offline)}), "
+                             f"got {args.final_recognizer!r}")
         listening = {"pause_decode": args.pause_decode, "pause_ms": args.vad_pause}
         evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
-                 args.chunk_ms, args.workers, dict(args.option), listening)
+                 args.chunk_ms, args.workers, dict(args.option), listening, args.final_recognizer)
         print((args.out / "report.md").read_text())
         return 0
 

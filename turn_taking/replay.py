@@ -35,22 +35,39 @@ class Take(NamedTuple):
 
 
 def signals(trace: CallerTrace) -> list[Signal]:
-    """The trace's signals in the order they become known."""
+    """The trace's signals in the order they become known. A transcript is (text nothing can
+    change, text that may): the stream's committed words and partial; in the hybrid (segment
+    finals), the finals so far and the stream's words of the stretch it has not closed, as
+    ``agent.turns`` joins them."""
     out = [Signal(b.known_s, "speech_start" if b.speaking else "speech_end", (b.t_s,))
            for b in speech_boundaries(np.asarray(trace.vad), **VAD_PARAMS)]
-    committed, partial = "", ""
+    hybrid = trace.final_recognizer is not None
+    committed, stretch, partial = "", "", ""  # hybrid: the stream's words of its open stretch
     for e in trace.events:
-        if e.kind == "final":
-            committed, partial = f"{committed} {e.text}".strip(), ""
-        elif e.kind == "partial":
-            partial = e.text
-        elif e.kind == "sentence_end":
+        if e.kind == "sentence_end":
             out.append(Signal(e.at, "sentence_end", (e.text, e.time)))
             continue
-        elif e.kind == "end_prob":
+        if e.kind == "end_prob":
             out.append(Signal(e.at, "end_prob", (e.p,)))
             continue
-        out.append(Signal(e.at, "transcript", (committed, partial)))
+        if e.kind == "segment_final":
+            committed = f"{committed} {e.text}".strip()
+            out.append(Signal(e.at, "transcript", (committed, "")))
+            continue
+        if e.kind == "closed":  # the stream's words of its stretch are the segment final's to give
+            stretch = partial = ""
+            continue
+        if hybrid and e.closing:  # as in the agent, the close sends no live words
+            continue
+        if e.kind == "final":
+            if hybrid:
+                stretch = f"{stretch} {e.text}".strip()
+            else:
+                committed = f"{committed} {e.text}".strip()
+            partial = ""
+        else:
+            partial = e.text
+        out.append(Signal(e.at, "transcript", (committed, f"{stretch} {partial}".strip())))
     for model, scores in trace.peers.items():
         out += [Signal(s.onset + s.offset, f"turn_score:{model}", (s.p, s.onset, s.offset)) for s in scores]
     return sorted(out, key=lambda s: s.at)

@@ -8,6 +8,9 @@ would hear it, and records:
 * ``recognizer``: each streaming event (partial, final words, sentence end) and the LLM's
   end-of-sentence probability, stamped with the media time it would be available in a live
   call — the audio it needed had arrived *and* the compute on this machine had finished;
+* ``segment_final`` events, with a ``final_recognizer``: the agent's hybrid
+  (``stt.final_recognizer``), where an offline recognizer transcribes each stretch of speech the
+  agent's VAD closes and its transcript, not the stream's words, is the caller's text;
 * ``peers``: Smart Turn v3.2 (pipecat) and LiveKit turn detector v1-mini probabilities at fixed
   offsets after every silence onset, on the audio each framework would hand its model.
 
@@ -21,6 +24,7 @@ keywords) to measure what each part is worth. The detectors read a faster VAD
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -30,11 +34,11 @@ from pydantic import BaseModel
 from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd
 from asr.eval.harness import PUSH_MS
-from asr.recognizer import StreamingRecognizer, feed_live
+from asr.recognizer import Recognizer, StreamingRecognizer, feed_live
 from asr.utterances import VADUtterances
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
-from asr.vad import WINDOW_S, SileroVAD, speech_boundaries
+from asr.vad import POST_ROLL_MS, PRE_ROLL_MS, WINDOW_S, SileroVAD, speech_boundaries
 
 TRACE_VERSION = 3  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech
 LISTENING = {"pause_decode": True, "pause_ms": None}  # how the agent's recognizer hears its VAD, by default
@@ -46,10 +50,11 @@ SMART_TURN_VAD_STOP_S, SMART_TURN_STOP_S = 0.2, 3.0  # pipecat's VAD stop for Sm
 
 class RecognizerEvent(BaseModel):
     at: float  # media time the event is available
-    kind: Literal["partial", "final", "sentence_end", "end_prob"]
+    kind: Literal["partial", "final", "sentence_end", "end_prob", "closed", "segment_final"]
     text: str = ""
-    time: float | None = None  # audio time a sentence end belongs to
+    time: float | None = None  # audio time a sentence end belongs to; the speech end a segment final covers
     p: float | None = None
+    closing: bool = False  # words of the decode that closed the stream's stretch of speech (then "closed")
 
 
 class PeerScore(BaseModel):
@@ -65,6 +70,7 @@ class CallerTrace(BaseModel):
     vad_window_s: float = WINDOW_S
     vad: list[float]
     recognizer: str
+    final_recognizer: str | None = None
     events: list[RecognizerEvent]
     compute_s: float  # recognizer compute for the whole dialogue
     peers: dict[str, list[PeerScore]]
@@ -115,51 +121,81 @@ def recognizer_events(audio: np.ndarray, recognizer: StreamingRecognizer, vad: S
     events: list[RecognizerEvent] = []
     total = 0.0  # compute spent
     stream = VADUtterances(recognizer, vad, **listening).stream()
+    closes = stream.utterances.streams_started
     for at, spent, out in feed_live(stream, audio, PUSH_MS):
         total += spent
+        closing, closes = stream.utterances.streams_started > closes, stream.utterances.streams_started
         for e in out:
             if isinstance(e, Final):
-                events.append(RecognizerEvent(at=at, kind="final", text=e.text))
+                events.append(RecognizerEvent(at=at, kind="final", text=e.text, closing=closing))
             elif isinstance(e, Partial):
-                events.append(RecognizerEvent(at=at, kind="partial", text=e.text))
+                events.append(RecognizerEvent(at=at, kind="partial", text=e.text, closing=closing))
             elif isinstance(e, SentenceEnd):
                 events.append(RecognizerEvent(at=at, kind="sentence_end", text=e.mark, time=e.time_s))
         if out and (p := stream.end_probability()) is not None:
             events.append(RecognizerEvent(at=at, kind="end_prob", p=p))
+        if closing:  # the stretch's stream is gone, with or without words at its close
+            events.append(RecognizerEvent(at=at, kind="closed"))
     return events, total
 
 
+def segment_finals(audio: np.ndarray, probs: np.ndarray, recognizer: Recognizer) -> list[RecognizerEvent]:
+    """The hybrid's final transcripts, as ``agent.stt.SegmentedSTTProcessor`` makes them: each
+    stretch of speech the agent's VAD closes, with pre- and post-roll, transcribed once the stop
+    is known and the post-roll has arrived, one at a time; stamped when its compute finished."""
+    events, free, start = [], 0.0, None
+    for b in speech_boundaries(probs):
+        if b.speaking:
+            start = b.t_s
+            continue
+        if start is None:
+            continue
+        a, z = int(max(0.0, start - PRE_ROLL_MS / 1000) * SAMPLE_RATE), int((b.t_s + POST_ROLL_MS / 1000) * SAMPLE_RATE)
+        began = time.perf_counter()
+        text = recognizer.transcribe(audio[a:z]).text
+        free = max(free, b.known_s, b.t_s + POST_ROLL_MS / 1000) + time.perf_counter() - began
+        events.append(RecognizerEvent(at=free, kind="segment_final", text=text, time=b.t_s))
+        start = None
+    return events
+
+
 def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recognizer: StreamingRecognizer,
-                   recognizer_name: str, peers: PeerModels | None, listening: dict = LISTENING) -> CallerTrace:
+                   recognizer_name: str, peers: PeerModels | None, listening: dict = LISTENING,
+                   final_recognizer: tuple[str, Recognizer] | None = None) -> CallerTrace:
+    """``final_recognizer``: (name, recognizer) for the hybrid's segment finals."""
     probs = vad.track(caller)
     duration = len(caller) / SAMPLE_RATE
     regions = _regions(probs, duration)
     events, compute = recognizer_events(caller, recognizer, vad, listening)
+    if final_recognizer:
+        events = sorted(events + segment_finals(caller, probs, final_recognizer[1]), key=lambda e: e.at)
     return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
-                       recognizer=recognizer_name, events=events, compute_s=compute,
-                       peers=peer_scores(caller, regions, peers) if peers else {})
+                       recognizer=recognizer_name, final_recognizer=final_recognizer and final_recognizer[0],
+                       events=events, compute_s=compute, peers=peer_scores(caller, regions, peers) if peers else {})
 
 
-def _worker_init(recognizer: str, options: dict, with_peers: bool, listening: dict):
+def _worker_init(recognizer: str, options: dict, with_peers: bool, listening: dict, final_recognizer: str | None):
     global _MODELS
     import torch
 
     from asr.recognizer import create_recognizer
 
     torch.set_num_threads(1)
+    final = final_recognizer and (final_recognizer, create_recognizer(final_recognizer))
     _MODELS = (SileroVAD(), create_recognizer(recognizer, **options), PeerModels() if with_peers else None,
-               listening)
+               listening, final)
 
 
 def _trace_one(dialogue: Dialogue) -> str:
-    vad, rec, peers, listening = _MODELS
+    vad, rec, peers, listening, final = _MODELS
     name = getattr(rec, "name", "") + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
     return trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers,
-                          listening).model_dump_json()
+                          listening, final).model_dump_json()
 
 
 def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade", options: dict | None = None,
-                 with_peers: bool = True, workers: int = 2, listening: dict = LISTENING) -> Path:
+                 with_peers: bool = True, workers: int = 2, listening: dict = LISTENING,
+                 final_recognizer: str | None = None) -> Path:
     """Trace every dialogue into ``out`` (JSONL, one line each); resumable: dialogues already
     in the file are skipped."""
     from multiprocessing import get_context
@@ -169,7 +205,7 @@ def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade"
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {CallerTrace.model_validate_json(line).id for line in out.open()} if out.exists() else set()
     todo = [d for d in dialogues if d.id not in done]
-    init = (recognizer, options or {}, with_peers, listening)
+    init = (recognizer, options or {}, with_peers, listening, final_recognizer)
     with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
         for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
             f.write(line + "\n")

@@ -5,7 +5,9 @@ At each silence the detector sorts the evidence into three states and waits ``co
 ``unknown_ms`` or ``incomplete_ms`` from the silence onset:
 
 * *complete*: the recognizer emitted sentence-end punctuation at this pause, or its LLM gives a
-  sentence end after the current text a probability of at least ``p_complete``;
+  sentence end after the current text a probability of at least ``p_complete``; with
+  ``final_punct``, also a final transcript heard during this pause that ends in ``.``, ``?`` or
+  ``!`` (a segmented recognizer's, in the agent's hybrid: Whisper punctuates each VAD segment);
 * *incomplete*: the text ends in a word a sentence cannot end on ("and", "um", "the", "my"),
   a semicolon, colon or dash, an e-mail address still being spelled, or a digit group (callers
   pause between digit groups, and a recognizer's period after digits is unreliable). A trailing
@@ -59,7 +61,7 @@ class AdaptiveDetector(EndOfTurnDetector):
     name = "adaptive"
 
     def __init__(self, complete_ms: float = 200, unknown_ms: float = 800, incomplete_ms: float = 2000,
-                 p_complete: float = 0.5, fresh_ms: float = 160, delta_ms: float = 500):
+                 p_complete: float = 0.5, fresh_ms: float = 160, delta_ms: float = 500, final_punct: bool = False):
         if not 0 <= complete_ms <= unknown_ms <= incomplete_ms:
             raise ValueError("need 0 ≤ complete_ms ≤ unknown_ms ≤ incomplete_ms, got "
                              f"{complete_ms}, {unknown_ms}, {incomplete_ms}")
@@ -68,6 +70,7 @@ class AdaptiveDetector(EndOfTurnDetector):
         self.delay_s = {"complete": complete_ms / 1000, "unknown": unknown_ms / 1000,
                         "incomplete": incomplete_ms / 1000}
         self.p_complete, self.fresh_s, self.delta_s = p_complete, fresh_ms / 1000, delta_ms / 1000
+        self.final_punct = final_punct
         self.reset()
 
     def reset(self):
@@ -75,7 +78,7 @@ class AdaptiveDetector(EndOfTurnDetector):
         self._text = ""
         self._p: tuple[float, float] | None = None  # (probability, when)
         self._mark: tuple[float, float] | None = None  # (audio time, when) of the latest mark
-        self._text_at = 0.0
+        self._text_at, self._final = 0.0, False
 
     def on_speech_start(self, t_s: float):
         self._onset = None
@@ -84,7 +87,7 @@ class AdaptiveDetector(EndOfTurnDetector):
         self._onset = t_s
 
     def on_transcript(self, text: str, final: bool, t_s: float):
-        self._text, self._text_at = text, t_s
+        self._text, self._text_at, self._final = text, t_s, final
 
     def on_sentence_end(self, mark: str, time_s: float, t_s: float):
         self._mark = (time_s, t_s)
@@ -104,6 +107,8 @@ class AdaptiveDetector(EndOfTurnDetector):
             return "unknown", self._text_at
         if mark:
             return "complete", mark[1]
+        if self.final_punct and self._final and self._text_at >= onset and self._text.endswith((".", "?", "!")):
+            return "complete", self._text_at
         if self._p and self._p[1] >= fresh and self._p[0] >= self.p_complete:
             return "complete", self._p[1]
         return "unknown", onset

@@ -22,23 +22,25 @@ PEERS = ("smart_turn", "livekit")
 
 
 def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
-               options: dict, listening: dict = LISTENING):
+               options: dict, listening: dict = LISTENING, final_recognizer: str | None = None):
     dialogues = read_dialogues(labels)[:limit]
-    path = trace_path(labels, out, recognizer, chunk_ms, options, listening)
+    path = trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer)
     build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, workers=workers,
-                 listening=listening)
+                 listening=listening, final_recognizer=final_recognizer)
     return replayable(dialogues, read_traces(path))
 
 
 def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options: dict,
-               listening: dict = LISTENING) -> Path:
-    """Traces are cached per split, recognizer setting, checkpoint *content*, trace version and
-    way of hearing the VAD: retrained weights at the same path, or a changed way of tracing, are
-    traced afresh."""
+               listening: dict = LISTENING, final_recognizer: str | None = None) -> Path:
+    """Traces are cached per split, recognizer setting, checkpoint *content*, trace version, way
+    of hearing the VAD and final recognizer: retrained weights at the same path, or a changed way
+    of tracing, are traced afresh."""
     from asr.recognizer import weights_fingerprint
 
     key = {**options, "weights": weights_fingerprint(recognizer, **options), "trace": TRACE_VERSION,
            **_unlike_the_agent(listening)}
+    if final_recognizer:
+        key["final"] = {"name": final_recognizer, "weights": weights_fingerprint(final_recognizer)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
 
@@ -55,10 +57,12 @@ def _fmt(r: dict | None, key: str) -> str:
 
 def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit: int | None = None,
              tune_limit: int | None = None, recognizer: str = "trade", chunk_ms: int = 320, workers: int = 2,
-             options: dict | None = None, listening: dict = LISTENING) -> dict:
+             options: dict | None = None, listening: dict = LISTENING, final_recognizer: str | None = None) -> dict:
+    """``final_recognizer``: score the agent's hybrid, whose caller text is that recognizer's
+    transcript of each VAD segment (``stt.final_recognizer``)."""
     out.mkdir(parents=True, exist_ok=True)
-    test, dev = (traces_for(dialogues, limit, out, recognizer, chunk_ms, workers, options or {}, listening),
-                 traces_for(tune, tune_limit, out, recognizer, chunk_ms, workers, options or {}, listening))
+    test, dev = (traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer)
+                 for split, n in ((dialogues, limit), (tune, tune_limit)))
     summary = {}
     for name in detectors:
         dev_rows, test_rows = sweep(name, dev, "dev"), sweep(name, test, "test")
@@ -87,6 +91,7 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
     plot_frontiers(summary, out / "pareto.png")
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
     described += "".join(f", {k}={v}" for k, v in sorted(_unlike_the_agent(listening).items()))
+    described += f", final transcripts by {final_recognizer}" if final_recognizer else ""
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
                                    + recognizer_markdown(marks, heard) + bargein_markdown(barge_in))
     return summary

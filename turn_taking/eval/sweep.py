@@ -25,7 +25,8 @@ GRIDS: dict[str, dict[str, list]] = {
     # ours and the peers' each run from eager to cautious, so every frontier can reach the
     # few-cutoff end the silence timer does
     "adaptive": {"complete_ms": [100, 200, 300, 500, 800, 1200], "unknown_ms": [400, 600, 800, 1000, 1300, 1800, 2400],
-                 "incomplete_ms": [1300, 1800, 2400, 3000], "p_complete": [0.2, 0.5, 0.8]},
+                 "incomplete_ms": [1300, 1800, 2400, 3000], "p_complete": [0.2, 0.5, 0.8],
+                 "final_punct": [False, True]},
     "smart_turn": {"threshold": [0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99], "heard_ms": HEARD_MS,
                    "stop_ms": [600, 1000, 1500, 2000, 3000]},
     "livekit": {"threshold": [0.1, 0.2, 0.36, 0.5, 0.7, 0.9], "heard_ms": HEARD_MS,
