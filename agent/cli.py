@@ -3,10 +3,10 @@
 Usage:
     python -m agent demo [--out runs/demo]
     python -m agent call --scenario agent/scenarios/demo.yaml --out runs/call1
-    python -m agent call --scenario my.yaml --config my.yaml --set turn.end_silence_ms=400 --out runs/x
+    python -m agent call --scenario my.yaml --config my.yaml --set turn.detector_options.unknown_ms=600 --out runs/x
     python -m agent serve [--port 8080]      # then open http://localhost:8080 and press Call
-    python -m agent bench --voice festival:slt --variant baseline \
-        --variant trade:stt.recognizer=trade,turn.detector=adaptive --out runs/bench
+    python -m agent bench --voice festival:slt --variant baseline:stt.recognizer=faster-whisper \
+        --variant default --out runs/bench
 
 Every simulated call writes events.jsonl, call.wav (caller left, bot right) and metrics.json,
 shows a live transcript, and ends with a latency table. ``serve`` takes browser calls over
@@ -28,7 +28,8 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 DEMO_SCENARIO = files("agent") / "scenarios" / "demo.yaml"
-DEFAULT_VARIANTS = ["baseline", "trade-adaptive:stt.recognizer=trade,turn.detector=adaptive"]
+# the VAD-segmented Whisper with a 600 ms timer, and the default (TRADE turns, Whisper words)
+DEFAULT_VARIANTS = ["baseline:stt.recognizer=faster-whisper", "default"]
 
 
 def _at_least_one(text: str) -> int:

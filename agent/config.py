@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asr.recognizer import available, capabilities
-from asr.vad import STOP_MS
+from asr.vad import POST_ROLL_MS, PRE_ROLL_MS, STOP_MS
 from turn_taking.bargein import BargeInPolicy
 from turn_taking.detectors import create_detector
 
@@ -46,19 +46,43 @@ class VADConfig(_Strict):
         return self
 
 
+def _streams(recognizer) -> bool:
+    """Whether a recognizer name streams; an unknown name counts as streaming here and is refused
+    by the field's own check."""
+    return recognizer not in available() or capabilities(recognizer).streaming
+
+
+def _given(section, field: str) -> bool:
+    """Whether a config section (a mapping or a model) sets ``field`` itself."""
+    return field in (section.model_fields_set if isinstance(section, BaseModel) else section)
+
+
 class STTConfig(_Strict):
-    recognizer: str = Field("faster-whisper", description="registered recognizer: faster-whisper (transcribes "
-                            "each VAD segment) or a streaming one (trade, whisper-local-agreement)")
+    """By default TRADE streams (partials, sentence-end marks, end probability: the turn) and
+    faster-whisper transcribes each VAD segment (the words): fewer cut-offs and lower WER than
+    either alone in simulated calls (turn_taking/RESULTS.md)."""
+
+    recognizer: str = Field("trade", description="registered recognizer: a streaming one (trade, "
+                            "whisper-local-agreement) or faster-whisper (transcribes each VAD segment)")
     options: dict[str, int | float | str] = Field(
         default_factory=dict, description="recognizer options, e.g. {chunk_ms: 320} for trade or "
         "{beam_size: 5} for faster-whisper")
 
-    pre_roll_ms: int = Field(300, ge=0, le=2000, description="audio kept before VAD speech start")
-    post_roll_ms: int = Field(150, ge=0, le=1000, description="audio kept after VAD speech stop")
+    pre_roll_ms: int = Field(PRE_ROLL_MS, ge=0, le=2000, description="audio kept before VAD speech start")
+    post_roll_ms: int = Field(POST_ROLL_MS, ge=0, le=1000, description="audio kept after VAD speech stop")
     final_recognizer: str | None = Field(
-        None, description="with a streaming recognizer: a segmented one (faster-whisper) whose transcript of each "
+        "faster-whisper", description="with a streaming recognizer: a segmented one whose transcript of each "
         "VAD segment is the turn's words, while the streaming one's partials, marks and end probability still "
-        "drive turn-taking; none: the streaming recognizer's own words")
+        "drive turn-taking; null: the streaming recognizer's own words. Left unset with a segmented "
+        "recognizer, it is null: that recognizer's transcripts are final")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_segmented_recognizer_gives_its_own_finals(cls, data):
+        if isinstance(data, dict) and not _given(data, "final_recognizer") \
+                and not _streams(data.get("recognizer", cls.model_fields["recognizer"].default)):
+            data = {**data, "final_recognizer": None}
+        return data
 
     @field_validator("recognizer", "final_recognizer")
     @classmethod
@@ -87,8 +111,10 @@ class STTConfig(_Strict):
 
 
 class TurnConfig(_Strict):
-    detector: str = Field("silence", description="end-of-turn detector (turn_taking.detectors): silence "
-                          "(VAD timer), or with a streaming recognizer punct, fusion or adaptive")
+    detector: str = Field("adaptive", description="end-of-turn detector (turn_taking.detectors): adaptive (waits by "
+                          "how finished the recognizer's sentence looks), punct or fusion, which need a streaming "
+                          "recognizer, or silence (a VAD timer). Left unset with a segmented recognizer, it is "
+                          "silence")
     end_silence_ms: int = Field(600, ge=0, le=5000,
                                 description="the silence detector's wait after speech end before the turn is taken")
     detector_options: dict[str, float] = Field(
@@ -105,6 +131,10 @@ class TurnConfig(_Strict):
 
     @model_validator(mode="after")
     def _detector_exists(self):
+        if _given(self, "end_silence_ms") and self.detector not in ("silence", "vad"):
+            raise ValueError(f"turn.end_silence_ms is the silence detector's wait, and the detector is "
+                             f"{self.detector}: also set turn.detector=silence, or tune it with turn.detector_options "
+                             "(turn_taking/RESULTS.md)")
         if self.detector in FRAMEWORK_DETECTORS:
             raise ValueError(f"{self.detector} runs in its framework's pipeline, not the agent's: see "
                              "integrations/pipecat and integrations/livekit")
@@ -144,6 +174,20 @@ class AgentConfig(_Strict):
     turn: TurnConfig = TurnConfig()
     llm: LLMConfig = LLMConfig()
     tts: TTSConfig = TTSConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_segmented_recognizer_takes_turns_by_silence(cls, data):
+        stt, turn = (data.get(k) or {} for k in ("stt", "turn")) if isinstance(data, dict) else (None, None)
+        if not (isinstance(stt, (dict, STTConfig)) and isinstance(turn, (dict, TurnConfig))):
+            return data  # not a config at all: the fields' own checks say so
+        recognizer = stt.recognizer if isinstance(stt, STTConfig) else \
+            stt.get("recognizer", STTConfig.model_fields["recognizer"].default)
+        if not _given(turn, "detector") and not _streams(recognizer):
+            turn = turn.model_copy(update={"detector": "silence"}) if isinstance(turn, TurnConfig) \
+                else {**turn, "detector": "silence"}
+            data = {**data, "turn": turn}
+        return data
 
     @model_validator(mode="after")
     def _semantic_detectors_need_a_streaming_recognizer(self):

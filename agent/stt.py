@@ -111,9 +111,10 @@ def stt_processors(config: STTConfig, recognizer: Recognizer | None = None,
 
 
 class SegmentedSTTProcessor(FrameProcessor):
-    def __init__(self, config: STTConfig = STTConfig(), recognizer: Recognizer | None = None, **kwargs):
+    def __init__(self, config: STTConfig | None = None, recognizer: Recognizer | None = None, **kwargs):
+        """``config``: default, the default final recognizer's (faster-whisper)."""
         super().__init__(**kwargs)
-        self.config = config
+        self.config = config or STTConfig().final()
         self.recognizer = recognizer
         self._history = AudioHistory()
         self._segment_start_s: float | None = None

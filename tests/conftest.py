@@ -56,7 +56,8 @@ def trade():
 
 @pytest.fixture(scope="session")
 def models():
-    """The agent's default models (Silero, Whisper tiny.en, SmolLM2, Piper joe), loaded once."""
+    """The agent's default models (Silero, TRADE, Whisper tiny.en for the final words, SmolLM2,
+    Piper joe), loaded once."""
     from agent.call import AgentModels
     from agent.config import AgentConfig
 

@@ -1,4 +1,4 @@
-"""Integration: full simulated calls on the real bundled models (Silero, Whisper tiny.en,
+"""Integration: full simulated calls on the real bundled models (Silero, TRADE, Whisper tiny.en,
 SmolLM2-135M, Piper joe, espeak-ng caller), plus failures injected into the responder and TTS.
 The short call also publishes its turn events to a real mosquitto, which is stopped and
 restarted mid-call."""
@@ -128,7 +128,7 @@ def test_turn_events_reach_mqtt_once_in_order_across_a_broker_restart(short_call
     assert kinds.count("speech_stopped") == count("VADUserStoppedSpeakingFrame")
     eou = [e for e in got if e["event"] == "end_of_utterance"]
     assert [e["text"] for e in eou] == [e["text"] for e in events if e["event"] == "UserTurnFrame"]
-    assert all(e["latency_ms"] > 0 and e["detector"] == "silence" for e in eou)
+    assert all(e["latency_ms"] > 0 and e["detector"] == "adaptive" for e in eou)
     assert [e["text"] for e in got if e["event"] == "bot_reply"] == [
         t["text"] for t in report.transcript if t["speaker"] == "bot"]
     barge = [e for e in got if e["event"] == "barge_in"]

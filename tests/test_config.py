@@ -12,6 +12,17 @@ def test_defaults_yaml_and_overrides(tmp_path):
     assert cfg.tts.voice == AgentConfig().tts.voice
 
 
+def test_the_default_is_the_hybrid_and_a_segmented_recognizer_falls_back_to_the_silence_timer():
+    cfg = AgentConfig()
+    assert (cfg.stt.recognizer, cfg.stt.final_recognizer, cfg.turn.detector) == ("trade", "faster-whisper", "adaptive")
+    baseline = load_config(None, ["stt.recognizer=faster-whisper"])
+    assert (baseline.stt.final_recognizer, baseline.turn.detector) == (None, "silence")
+    own_words = load_config(None, ["stt.final_recognizer=null", "turn.detector=silence", "turn.end_silence_ms=400"])
+    assert (own_words.stt.recognizer, own_words.stt.final_recognizer, own_words.turn.end_silence_ms) == \
+        ("trade", None, 400)
+    assert cfg.stt.final().recognizer == "faster-whisper" and cfg.stt.final().final_recognizer is None
+
+
 @pytest.mark.parametrize("text,override,msg", [
     ("vad:\n  stop_msec: 300\n", [], "vad.stop_msec"),  # typo: unknown keys are errors
     ("vad:\n  confidence: 3\n", [], "vad.confidence"),
@@ -20,7 +31,9 @@ def test_defaults_yaml_and_overrides(tmp_path):
     ("", ["novalue"], "key.path=value"),
     ("", ["llm.max_new_tokens=lots"], "llm.max_new_tokens"),
     ("", ["vad.pause_ms=250"], "vad.pause_ms .250. must be shorter"),
-    ("", ["stt.final_recognizer=faster-whisper"], "needs a streaming stt.recognizer"),
+    ("", ["stt.recognizer=faster-whisper", "stt.final_recognizer=faster-whisper"], "needs a streaming stt.recognizer"),
+    ("", ["stt.recognizer=faster-whisper", "turn.detector=adaptive"], "reads a streaming recognizer"),
+    ("", ["turn.end_silence_ms=300"], "also set turn.detector=silence"),
     ("", ["stt.recognizer=trade", "stt.final_recognizer=trade"], "give a segmented one"),
     ("", ["stt.recognizer=trade", "stt.final_recognizer=whisper"], "unknown recognizer 'whisper'"),
 ])

@@ -75,14 +75,16 @@ def test_help_teaches_by_example():
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["demo", "--set", "turn.detector=adaptive"], "does not stream: set stt.recognizer=trade"),
+    (["demo", "--set", "stt.recognizer=faster-whisper", "--set", "turn.detector=adaptive"],
+     "does not stream: set stt.recognizer=trade"),
+    (["demo", "--set", "turn.end_silence_ms=300"], "also set turn.detector=silence"),
     (["demo", "--set", "turn.detector=smart_turn"], "integrations/pipecat"),
     (["demo", "--set", "stt.recognizer=trade", "--set", "turn.detector=fusion",
       "--set", "turn.detector_options.delta=5"], "unexpected keyword argument 'delta'"),
     (["demo", "--set", "stt.recognizer=whisper-huge"], "unknown recognizer"),
     (["bench", "--variant", "a b:stt.recognizer=trade"], "expected NAME"),
     (["bench", "--variant", "x", "--variant", "x:turn.end_silence_ms=300"], "share a name"),
-    (["bench", "--variant", "t:turn.detector=adaptive"], "does not stream"),
+    (["bench", "--variant", "t:stt.recognizer=faster-whisper,turn.detector=adaptive"], "does not stream"),
     (["bench", "--voice", "espeak:klingon"], "no voice"),
 ])
 def test_configurations_the_agent_cannot_run_exit_2_before_loading(tmp_path, capsys, args, msg):

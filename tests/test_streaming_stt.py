@@ -109,7 +109,7 @@ def test_final_words_can_come_from_a_segmented_recognizer_while_the_stream_drive
 
     class Whisper:  # the bundled faster-whisper, noting what it transcribed
         def transcribe(self, pcm):
-            heard.append(models.recognizer.transcribe(pcm))
+            heard.append(models.final_recognizer.transcribe(pcm))
             return heard[-1]
 
     config = STTConfig(recognizer="trade", final_recognizer="faster-whisper")

@@ -69,7 +69,7 @@ def test_vad_rejects_wrong_rate(silero):
 
 
 async def _turn_task(end_silence_ms=300):
-    turns, sink = UserTurnProcessor(TurnConfig(end_silence_ms=end_silence_ms)), Collector()
+    turns, sink = UserTurnProcessor(TurnConfig(detector="silence", end_silence_ms=end_silence_ms)), Collector()
     task = PipelineTask(Pipeline([turns, sink]))
     runner = asyncio.create_task(task.run())
     await asyncio.sleep(0.02)
@@ -143,6 +143,7 @@ async def _turn_text(sink) -> str:
 
 CUT_AT_ONSET = BargeInPolicy(pause_on_speech=False, max_backchannel_s=0, keywords=False)
 QUICK = BargeInPolicy(max_backchannel_s=0.3, resume_after_s=0.1)
+SILENCE_100MS = TurnConfig(detector="silence", barge_in=QUICK, end_silence_ms=100)
 
 
 async def test_the_cut_at_onset_policy_interrupts_at_once_unless_interruptions_are_off():
@@ -157,7 +158,7 @@ async def test_the_cut_at_onset_policy_interrupts_at_once_unless_interruptions_a
 
 
 async def test_long_speech_over_the_bot_pauses_it_then_interrupts_and_opens_the_turn():
-    turns, sink, task, runner, onset = await _caller_over_bot(TurnConfig(barge_in=QUICK, end_silence_ms=100))
+    turns, sink, task, runner, onset = await _caller_over_bot(SILENCE_100MS)
     await asyncio.sleep(0.1)
     assert sink.of(BotAudioPauseFrame) and not sink.of(InterruptionFrame)
     await asyncio.sleep(0.35)
@@ -172,7 +173,7 @@ async def test_long_speech_over_the_bot_pauses_it_then_interrupts_and_opens_the_
 
 
 async def test_a_backchannel_pauses_the_bot_resumes_it_and_never_becomes_a_turn():
-    turns, sink, task, runner, _ = await _caller_over_bot(TurnConfig(barge_in=QUICK, end_silence_ms=100))
+    turns, sink, task, runner, _ = await _caller_over_bot(SILENCE_100MS)
     await asyncio.sleep(0.1)
     await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=turns.clock.now()))
     await asyncio.sleep(0.2)
@@ -185,8 +186,8 @@ async def test_a_backchannel_pauses_the_bot_resumes_it_and_never_becomes_a_turn(
 
 
 async def test_an_interruption_word_cuts_the_bot_before_the_speech_is_long():
-    turns, sink, task, runner, _ = await _caller_over_bot(TurnConfig(barge_in=BargeInPolicy(max_backchannel_s=5.0),
-                                                                     end_silence_ms=100))
+    turns, sink, task, runner, _ = await _caller_over_bot(TurnConfig(
+        detector="silence", barge_in=BargeInPolicy(max_backchannel_s=5.0), end_silence_ms=100))
     await task.queue_frame(InterimTranscriptionFrame(text="okay", pts_s=turns.clock.now()))
     await asyncio.sleep(0.05)
     assert not sink.of(InterruptionFrame)
