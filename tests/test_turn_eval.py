@@ -64,6 +64,7 @@ def test_eval_scores_the_hybrid_whose_caller_text_is_whispers_segment_finals(lab
     assert any(e.kind == "closed" for e in trace.events)  # the stream closes each stretch; finals replace its words
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["caller_wer"]["words"] > 0 and summary["caller_wer"]["wer"] < 0.5
+    assert summary["final_transcripts"]["finals"] == len(finals) and summary["final_transcripts"]["p50_ms"] > 200
     rows = json.loads((tmp_path / "sweep-adaptive.json").read_text())["test"]
     assert {r["params"]["final_punct"] for r in rows} == {False, True}
 

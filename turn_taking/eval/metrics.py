@@ -136,6 +136,15 @@ def mark_timing(replayable: list[tuple[Dialogue, list]]) -> dict:
             "holds": holds, "holds_marked": false_ends / max(1, holds)}
 
 
+def final_arrival(traces) -> dict:
+    """In the hybrid, how long after the speech end it covers each segment final is heard
+    (p50 / p90). The agent takes no turn before its last segment's final has arrived, which the
+    replay does not model: a detector due sooner waits for it."""
+    delays = [e.at - e.time for t in traces for e in t.events if e.kind == "segment_final"]
+    p50, p90 = (float(np.percentile(delays, q)) * 1000 if delays else None for q in (50, 90))
+    return {"finals": len(delays), "p50_ms": p50, "p90_ms": p90}
+
+
 def caller_wer(replayable: list[tuple[Dialogue, list]]) -> dict:
     """WER of everything the recognizer wrote on the caller channels, as the agent hears them
     (one stream per stretch of speech), against what the callers said: turns, backchannels and

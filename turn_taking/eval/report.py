@@ -14,7 +14,7 @@ from pathlib import Path
 from turn_taking.data.labels import read_dialogues
 from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
-from turn_taking.eval.metrics import caller_wer, cutoff_at, frontier, latency_at, mark_timing
+from turn_taking.eval.metrics import caller_wer, cutoff_at, final_arrival, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
 from turn_taking.trace import LISTENING, TRACE_VERSION, build_traces, read_traces
 
@@ -86,14 +86,19 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
                           "dev": chosen}
         (out / f"sweep-bargein-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
     marks, heard = mark_timing(test), caller_wer(test)
+    finals = None
+    if final_recognizer:  # the test split's traces, as scored
+        path = trace_path(dialogues, out, recognizer, chunk_ms, options or {}, listening, final_recognizer)
+        traced = read_traces(path)
+        finals = final_arrival(traced[d.id] for d, _ in test)
     (out / "summary.json").write_text(json.dumps({**summary, "barge_in": barge_in, "sentence_end_marks": marks,
-                                                  "caller_wer": heard}, indent=1))
+                                                  "caller_wer": heard, "final_transcripts": finals}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
     described += "".join(f", {k}={v}" for k, v in sorted(_unlike_the_agent(listening).items()))
     described += f", final transcripts by {final_recognizer}" if final_recognizer else ""
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
-                                   + recognizer_markdown(marks, heard) + bargein_markdown(barge_in))
+                                   + recognizer_markdown(marks, heard, finals) + bargein_markdown(barge_in))
     return summary
 
 
@@ -101,11 +106,15 @@ def _ms(v: float | None) -> str:
     return "–" if v is None else f"{v:.0f} ms"
 
 
-def recognizer_markdown(m: dict, heard: dict) -> str:
+def recognizer_markdown(m: dict, heard: dict, finals: dict | None = None) -> str:
+    hybrid = "" if finals is None else (
+        f" The words are the final recognizer's: its {finals['finals']} segment finals are heard "
+        f"{_ms(finals['p50_ms'])} / {_ms(finals['p90_ms'])} (p50 / p90) after the speech end they cover. "
+        "In the agent no turn is taken before its last one, which the replay above does not model.")
     return ("\n## The recognizer on the caller channel (test)\n\n"
             f"WER of all it wrote, one stream per stretch of speech as in the agent: {100 * heard['wer']:.2f} % "
             f"of {heard['words']} words ({heard['substitutions']} substituted, {heard['deletions']} deleted, "
-            f"{heard['insertions']} inserted).\n"
+            f"{heard['insertions']} inserted).{hybrid}\n"
             "\n### Its sentence-end marks\n\n"
             "A mark placed within 0.5 s of a silence's onset and heard before speech resumes, whatever a detector "
             "makes of it.\n\n| turn ends marked | heard after the end, p50 / p90 | holds marked (false ends) |\n"
