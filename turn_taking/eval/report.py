@@ -27,7 +27,8 @@ def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chun
     path = trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer)
     build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, workers=workers,
                  listening=listening, final_recognizer=final_recognizer)
-    return replayable(dialogues, read_traces(path))
+    traces = read_traces(path)
+    return replayable(dialogues, traces), traces
 
 
 def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options: dict,
@@ -61,8 +62,9 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
     """``final_recognizer``: score the agent's hybrid, whose caller text is that recognizer's
     transcript of each VAD segment (``stt.final_recognizer``)."""
     out.mkdir(parents=True, exist_ok=True)
-    test, dev = (traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer)
-                 for split, n in ((dialogues, limit), (tune, tune_limit)))
+    (test, test_traces), (dev, _) = (
+        traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer)
+        for split, n in ((dialogues, limit), (tune, tune_limit)))
     summary = {}
     for name in detectors:
         dev_rows, test_rows = sweep(name, dev, "dev"), sweep(name, test, "test")
@@ -86,11 +88,7 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
                           "dev": chosen}
         (out / f"sweep-bargein-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
     marks, heard = mark_timing(test), caller_wer(test)
-    finals = None
-    if final_recognizer:  # the test split's traces, as scored
-        path = trace_path(dialogues, out, recognizer, chunk_ms, options or {}, listening, final_recognizer)
-        traced = read_traces(path)
-        finals = final_arrival(traced[d.id] for d, _ in test)
+    finals = final_arrival(test_traces[d.id] for d, _ in test) if final_recognizer else None
     (out / "summary.json").write_text(json.dumps({**summary, "barge_in": barge_in, "sentence_end_marks": marks,
                                                   "caller_wer": heard, "final_transcripts": finals}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
