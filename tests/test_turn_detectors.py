@@ -85,7 +85,10 @@ def test_each_take_puts_the_end_where_its_detector_times_it():
 @pytest.mark.parametrize("text,cue", [("I'd like to return it and", "incomplete"), ("my number is 555", "digits"),
                                       ("It's 555-0123.", "digits"), ("so, um", "incomplete"), ("Thanks.", None),
                                       ("email me at olga@mail", "incomplete"), ("at olga@mail.com.", None),
-                                      ("so,", "incomplete"), ("with my order,", None), ("", None)])
+                                      ("so,", "incomplete"), ("with my order,", None), ("", None),
+                                      # digit groups as Whisper writes them
+                                      ("The order number is 4.2", "digits"), ("is 4-5-2.", "digits"),
+                                      ("version 2a", None)])
 def test_tail_cues(text, cue):
     assert tail_cue(text) == cue
 

@@ -36,6 +36,7 @@ to of for with at in on from by about into onto over under than as
 is are was were am be been being have has had do does did will would can could should shall may might must
 """.split())
 _WORD = re.compile(r"[\w@'.-]+")
+_NUMBER = re.compile(r"[\d.-]*\d")  # a digit group however it is written: 452, 4-5-2, 4.2 (Whisper)
 
 
 def tail_cue(text: str) -> str | None:
@@ -52,7 +53,7 @@ def tail_cue(text: str) -> str | None:
         return "incomplete"
     if "@" in last and "." not in last.split("@")[-1]:
         return "incomplete"  # an address still being spelled
-    if last and last.replace("-", "").isdigit():
+    if _NUMBER.fullmatch(last):
         return "digits"
     return None
 
