@@ -379,3 +379,24 @@ def test_written_spans_give_each_digit_group_its_own_digits_and_share_what_they_
     said = "it is twelve thirty".split()  # digits not read one by one: the run is shared
     spoken = [WordTiming(word=w, start=i, end=i + 0.5) for i, w in enumerate(said)]
     assert written_spans("It is 12 30.", spoken) == [(0, 0), (1, 1), (2, 3), (2, 3)]
+
+
+def test_a_sentence_end_a_pause_announced_is_announced_once_however_the_stream_spells_it():
+    """A pause decoded "… kill an adald." up to 2.08 s; the stream, decoding on with more audio,
+    writes "… kill an adaldled." (its word ending later) and must not announce that mark again.
+    A mark after words the pause never heard is new."""
+    from asr.recognizers.trade import PauseMarks
+
+    marks = PauseMarks(tolerance_s=0.2)
+    marks.announce(heard_s=2.08)  # the pause's mark, after "adald" ending at 1.52
+    assert marks.copy().take(1.52) and len(marks) == 1  # a second pause hears it again: still the stream's to write
+    assert marks.take(1.80) and len(marks) == 0  # the stream's own mark after "adaldled": the same end
+    assert not marks.take(1.80)  # a second mark there is the stream's own
+    marks.announce(heard_s=3.0)
+    assert not marks.take(3.5) and len(marks) == 1  # after a word the caller said past the pause: new
+    marks.decoded_to(3.1)  # settled words within the tolerance: the pause's mark may still come
+    assert len(marks) == 1
+    marks.decoded_to(3.5)  # settled past it without writing it: it is not coming
+    assert len(marks) == 0 and not marks.take(2.9)
+    marks.announce(4.0), marks.announce(4.0)  # two sentences heard by one pause: each taken once
+    assert marks.take(3.6) and marks.take(3.9) and not marks.take(3.95)

@@ -18,7 +18,8 @@ chunk, which turn-taking uses before a mark is committed.
 ``pause()`` (the VAD heard silence) decodes the audio since the last whole chunk at once, on
 copies of the stream's state, as if the stream ended there: its sentence-end marks and its end
 probability reach turn-taking a chunk and a look-ahead sooner. The stream itself goes on
-unchanged, and a mark is announced once however many decodes agree on it.
+unchanged, and a mark is announced once however many decodes find it and however each spells
+the words before it (``PauseMarks``).
 
 ``trade-offline`` decodes a whole clip with full-context attention from the same checkpoint.
 """
@@ -124,6 +125,44 @@ def _words(model: Trade, tokens: list[int], times: list[float]) -> list[Word]:
     return words
 
 
+class PauseMarks:
+    """The sentence ends pause decodes announced that the stream's own decode has not yet
+    written, each as the end of the audio its pause heard. A pause decodes its last chunk with
+    less audio, so it may spell the words before a mark differently ("adald." against
+    "adaldled.") or choose another mark. A later decode's mark is the pause's if the word it
+    follows ended in the audio that pause heard, give or take ``tolerance_s`` (the look-ahead lets
+    a full decode emit a word a little later)."""
+
+    def __init__(self, tolerance_s: float = 0.2):
+        self.tolerance_s = tolerance_s
+        self.heard_s: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.heard_s)
+
+    def copy(self) -> "PauseMarks":
+        marks = PauseMarks(self.tolerance_s)
+        marks.heard_s = list(self.heard_s)
+        return marks
+
+    def announce(self, heard_s: float):
+        self.heard_s.append(heard_s)
+
+    def take(self, word_end_s: float) -> bool:
+        """Whether a mark after a word ending at ``word_end_s`` was announced; if so, it is
+        taken off (one announcement stands for one mark)."""
+        for i, heard_s in enumerate(self.heard_s):
+            if word_end_s <= heard_s + self.tolerance_s:
+                del self.heard_s[i]
+                return True
+        return False
+
+    def decoded_to(self, word_end_s: float):
+        """The stream has settled its words up to one ending at ``word_end_s``: a mark a pause
+        heard well before that, which the stream did not write, is not coming."""
+        self.heard_s = [h for h in self.heard_s if word_end_s <= h + self.tolerance_s]
+
+
 class TradeStream(RecognizerStream):
     def __init__(self, model: Trade, search: Search, chunk_frames: int):
         self.model, self.search, self.C = model, search, chunk_frames
@@ -138,8 +177,7 @@ class TradeStream(RecognizerStream):
         self.stable = 0  # tokens every hypothesis agrees on (never change again)
         self.committed_tokens = 0  # tokens already in Final words
         self.announced = 0  # stable tokens already checked for sentence ends
-        # the last pause's decode: (index, its tokens from there on, where its marked sentences' last words start)
-        self.early: tuple[int, list[int], set[int]] = (0, [], set())
+        self.pause_marks = PauseMarks()
         self.paused: Hyp | None = None  # the last pause's best hypothesis, until the next chunk
         self.finished = False
 
@@ -167,10 +205,12 @@ class TradeStream(RecognizerStream):
         enc = encoder.push(features.push(np.zeros(0, np.float32), final=True), final=True)
         best = self._search(self.hyps, self.window, self.frames_done, enc)[0][0]
         self.paused = best
-        text_of = self.model.vocab.token_text
-        ends = [k for k in range(self.announced, len(best.tokens)) if text_of[best.tokens[k]].strip() in SENTENCE_END]
-        events: list[StreamEvent] = [self._sentence_end(best, k) for k in ends if self._new_mark(best.tokens, k)]
-        self.early = (self.announced, best.tokens[self.announced:], {self._word_start(best.tokens, k) for k in ends})
+        earlier = self.pause_marks.copy()  # an earlier pause's mark heard again stays the stream's to write
+        events: list[StreamEvent] = []
+        for k in self._marks(best, self.announced, len(best.tokens)):
+            if not earlier.take(self._word_end_s(best, k)):
+                events.append(self._sentence_end(best, k))
+                self.pause_marks.announce(self.now_s)
         tail = self._tail(best)
         return events + ([Partial(tail, self.now_s)] if tail else [])
 
@@ -183,21 +223,17 @@ class TradeStream(RecognizerStream):
         """The hypothesis after the committed words: what a ``Partial`` shows."""
         return "".join(self.model.vocab.token_text[t] for t in hyp.tokens[self.committed_tokens:]).strip()
 
-    def _word_start(self, tokens: list[int], k: int) -> int:
-        """Index of the first token of the word that token k follows or belongs to."""
+    def _marks(self, hyp: Hyp, start: int, end: int) -> list[int]:
+        """Indices of the sentence-end marks among tokens [start, end)."""
         text_of = self.model.vocab.token_text
-        return max((j for j in range(k) if text_of[tokens[j]][:1].isspace()), default=0)
+        return [k for k in range(start, end) if text_of[hyp.tokens[k]].strip() in SENTENCE_END]
 
-    def _new_mark(self, tokens: list[int], k: int) -> bool:
-        """Whether token k is a sentence-end mark that the last pause did not announce. The pause
-        decoded its last chunk with less audio, so the last word may be spelt differently
-        ("traffic." against "trafack."): a mark is the pause's if it follows the same word, with
-        the same text before that word."""
-        if self.model.vocab.token_text[tokens[k]].strip() not in SENTENCE_END:
-            return False
-        start, early, words = self.early
-        w = self._word_start(tokens, k)
-        return not (w in words and tokens[start:w] == early[:max(0, w - start)])
+    def _word_end_s(self, hyp: Hyp, k: int) -> float:
+        """Emission time of the last letter or digit before token k: the end of the word a mark
+        follows."""
+        text_of = self.model.vocab.token_text
+        return next((hyp.times[j] for j in range(k - 1, -1, -1) if any(c.isalnum() for c in text_of[hyp.tokens[j]])),
+                    0.0)
 
     def _search(self, hyps: list[Hyp], window: torch.Tensor, done: int,
                 enc: torch.Tensor) -> tuple[list[Hyp], torch.Tensor, int]:
@@ -227,9 +263,10 @@ class TradeStream(RecognizerStream):
                 n += 1
             self.stable = max(self.stable, n)
         text_of = self.model.vocab.token_text
-        events: list[StreamEvent] = [self._sentence_end(best, k) for k in range(self.announced, self.stable)
-                                     if self._new_mark(best.tokens, k)]
+        events: list[StreamEvent] = [self._sentence_end(best, k) for k in self._marks(best, self.announced, self.stable)
+                                     if not self.pause_marks.take(self._word_end_s(best, k))]
         self.announced = self.stable
+        self.pause_marks.decoded_to(self._word_end_s(best, self.stable))
         # commit the words before the last stable word start; the last word too once the
         # LLM expects a new word or punctuation next, the caller has paused, or the stream ended
         tokens = best.tokens
@@ -263,8 +300,6 @@ class TradeStream(RecognizerStream):
         self.committed_tokens -= drop
         self.stable -= drop
         self.announced -= drop
-        start, early, words = self.early
-        self.early = (max(0, start - drop), early[max(0, drop - start):], {w - drop for w in words})
 
     def decoded_s(self) -> float:
         return self.frames_done * FRAME_S
@@ -282,7 +317,7 @@ class TradeStream(RecognizerStream):
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],
-                "hypothesis_tokens": max(len(h.tokens) for h in self.hyps), "pause_tokens": len(self.early[1])}
+                "hypothesis_tokens": max(len(h.tokens) for h in self.hyps), "pause_marks": len(self.pause_marks)}
 
     def _last_word_complete(self, hyp: Hyp) -> bool:
         """Whether the LLM expects a new word or punctuation next, so the last word is complete.
