@@ -36,6 +36,7 @@ as a live call does: it is what ``asr eval --vad`` measures.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import replace
 
@@ -201,12 +202,15 @@ class VADStream(RecognizerStream):
 
     def __init__(self, recognizer: StreamingRecognizer, vad: StreamingVAD, pause_decode: bool = True):
         self.utterances, self.vad = UtteranceStreams(recognizer, pause_decode=pause_decode), vad
+        self.silences_heard_s: list[float] = []  # media time each pause or stop became known
         vad.vad.reset()
 
     def _push(self, pcm: np.ndarray) -> list[StreamEvent]:
         t_s = self.utterances.now_s
         events = self.utterances.push(pcm)
         for b in self.vad.push(pcm, t_s):
+            if b.pause or not b.speaking:
+                self.silences_heard_s.append(b.known_s)
             if b.pause:
                 events += self.utterances.speech_paused()
             elif b.speaking:
@@ -229,12 +233,10 @@ class VADUtterances(StreamingRecognizer):
     def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = STOP_MS,
                  pause_decode: bool = True, pause_ms: float | None = None):
         """``pause_ms``: also decode at that much silence, before the stop (``SpeechSegmenter``)."""
-        self.recognizer, self.vad, self.stop_ms, self.pause_decode = recognizer, vad or SileroVAD(), stop_ms, pause_decode
-        self.pause_ms = pause_ms
-        SpeechSegmenter(stop_ms=stop_ms, pause_ms=pause_ms)  # a bad pause_ms fails here, not at the first stream
+        self.recognizer, self.vad, self.pause_decode = recognizer, vad or SileroVAD(), pause_decode
+        self.segmenter = SpeechSegmenter(stop_ms=stop_ms, pause_ms=pause_ms)  # never fed: each stream gets a fresh copy
         self.name = f"{recognizer.name}+vad" + (f"+pause{pause_ms:g}" if pause_ms else "")
         self.chunk_ms = recognizer.chunk_ms
 
     def stream(self) -> VADStream:
-        segmenter = SpeechSegmenter(stop_ms=self.stop_ms, pause_ms=self.pause_ms)
-        return VADStream(self.recognizer, StreamingVAD(self.vad, segmenter), self.pause_decode)
+        return VADStream(self.recognizer, StreamingVAD(self.vad, copy.copy(self.segmenter)), self.pause_decode)

@@ -24,6 +24,9 @@ the rest is chunking, look-ahead, committing and compute.
 that much silence (a stream opened before the caller speaks: accuracy should not depend on it).
 ``vad`` hears every stream as the agent hears a call: Silero VAD opens a recognizer stream per
 stretch of speech (``asr.utterances.VADUtterances``); compare with the same run without it.
+Such a run also reports when the VAD *heard* the end of speech (its first pause or stop known
+after the last word's true end): a sentence end cannot reach turn-taking sooner, so its arrival
+splits into the VAD's share and the decode's.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from asr.eval.wer import ErrorCounts, alignment, word_errors
 from asr.events import Final, SentenceEnd, Word, ends_sentence
 from asr.normalize import normalize
 from asr.recognizer import Recognizer, StreamingRecognizer, create_recognizer, feed_live
-from asr.utterances import VADUtterances
+from asr.utterances import VADStream, VADUtterances
 from asr.vad import STOP_MS
 
 PUSH_MS = 20
@@ -60,6 +63,7 @@ class Decoded:
     words: list[Word]
     sentence_ends: list[SentenceEnd]
     compute_s: float
+    silences_heard_s: list[float] = field(default_factory=list)  # VAD-driven: each pause or stop, when known
 
     @property
     def text(self) -> str:
@@ -72,7 +76,8 @@ def decode_live(rec: StreamingRecognizer, audio: np.ndarray, push_ms: int = PUSH
     compute = 0.0
     words, ends = [], []
     audio = np.concatenate([audio, np.zeros(int(tail_s * SAMPLE_RATE), np.float32)])
-    for clock, elapsed, events in feed_live(rec.stream(), audio, push_ms):
+    stream = rec.stream()
+    for clock, elapsed, events in feed_live(stream, audio, push_ms):
         compute += elapsed
         for e in events:
             if isinstance(e, Final):
@@ -81,7 +86,7 @@ def decode_live(rec: StreamingRecognizer, audio: np.ndarray, push_ms: int = PUSH
                 words += e.words
             elif isinstance(e, SentenceEnd):
                 ends.append(SentenceEnd(e.mark, e.time_s, clock))
-    return Decoded(words, ends, compute)
+    return Decoded(words, ends, compute, stream.silences_heard_s if isinstance(stream, VADStream) else [])
 
 
 def decode_offline(rec: Recognizer, audio: np.ndarray) -> Decoded:
@@ -126,6 +131,7 @@ class EvalResult:
     frame_delays_s: list[float] = field(default_factory=list, repr=False)
     sentence_end_latencies_s: list[float] = field(default_factory=list, repr=False)
     sentence_end_stamps_s: list[float] = field(default_factory=list, repr=False)
+    silence_heard_s: list[float] = field(default_factory=list, repr=False)  # VAD-driven: the end of speech heard
     peak_rss_mb: float = 0.0
     realtime_streams: int | None = None
     realtime_lag_p95_ms: dict[int, int] | None = None  # streams → p95 chunk lag (ms)
@@ -146,6 +152,8 @@ class EvalResult:
             self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
             if self.chunk_ms:  # offline, the whole clip is heard before anything is placed
                 self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
+        if heard := [t for t in d.silences_heard_s if u.words and t >= u.words[-1].end]:
+            self.silence_heard_s.append(heard[0] - u.words[-1].end)
 
     def summary(self) -> dict:
         lat = self.latencies_s
@@ -153,6 +161,7 @@ class EvalResult:
         s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
         f50, f95 = _percentiles(self.frame_delays_s, 50, 95)
         t50, t90 = _percentiles(self.sentence_end_stamps_s, 50, 90)
+        h50, h90 = _percentiles(self.silence_heard_s, 50, 90)
         return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms, "join": self.join,
                 "lead_s": self.lead_s, "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
                 "wer": round(self.errors.wer, 4), **asdict(self.errors),
@@ -163,6 +172,7 @@ class EvalResult:
                 "sentence_end_p50_ms": s50, "sentence_end_p90_ms": s90,
                 "sentence_end_stamp_p50_ms": t50, "sentence_end_stamp_p90_ms": t90,
                 "sentence_end_found": round(len(self.sentence_end_latencies_s) / max(1, self.utterances), 3),
+                "silence_heard_p50_ms": h50, "silence_heard_p90_ms": h90,
                 "realtime_streams": self.realtime_streams,
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
 
@@ -230,9 +240,9 @@ def markdown_table(rows: list[dict]) -> str:
         return f"{a} / {b}" if a is not None else "–"
 
     head = ("| recognizer | manifest | chunk ms | streams | WER % | RTF | word latency p50 / p95 ms | "
-            "frame delay p50 / p95 ms | sentence end p50 / p90 ms | its stamp p50 / p90 ms | real-time streams | "
-            "peak RSS MB |")
-    lines = [head, "|" + "---|" * 12]
+            "frame delay p50 / p95 ms | sentence end p50 / p90 ms | its stamp p50 / p90 ms | "
+            "VAD heard the end p50 / p90 ms | real-time streams | peak RSS MB |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         variant = _variant(r.get("join", 1), r.get("lead_s", 0.0))
         lines.append(f"| {r['recognizer']} | {Path(r['manifest']).stem}{variant} | {r['chunk_ms'] or 'offline'} | "
@@ -241,6 +251,7 @@ def markdown_table(rows: list[dict]) -> str:
                      f"{ms(r.get('frame_delay_p50_ms'), r.get('frame_delay_p95_ms'))} | "
                      f"{ms(r['sentence_end_p50_ms'], r['sentence_end_p90_ms'])} | "
                      f"{ms(r.get('sentence_end_stamp_p50_ms'), r.get('sentence_end_stamp_p90_ms'))} | "
+                     f"{ms(r.get('silence_heard_p50_ms'), r.get('silence_heard_p90_ms'))} | "
                      f"{r['realtime_streams'] if r['realtime_streams'] is not None else '–'} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
