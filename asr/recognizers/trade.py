@@ -78,11 +78,13 @@ class TradeRecognizer(StreamingRecognizer):
         if chunk_ms < step_ms or chunk_ms % step_ms:
             raise ValueError(f"chunk_ms must be a positive multiple of {step_ms}, got {chunk_ms}")
         self.chunk_ms = chunk_ms
-        self.search_cfg = SearchConfig(beam=beam, fusion_weight=fusion_weight, blank_penalty=blank_penalty,
-                                       context_tokens=context_tokens)
+        # one search for every stream: it keeps no per-stream state, and building its vocabulary
+        # masks anew would cost every stream's start (the agent opens one per stretch of speech)
+        self.search = Search(self.model, SearchConfig(beam=beam, fusion_weight=fusion_weight,
+                                                      blank_penalty=blank_penalty, context_tokens=context_tokens))
 
     def stream(self) -> "TradeStream":
-        return TradeStream(self.model, Search(self.model, self.search_cfg), int(self.chunk_ms / 1000 / FRAME_S))
+        return TradeStream(self.model, self.search, int(self.chunk_ms / 1000 / FRAME_S))
 
 
 @register("trade-offline")
