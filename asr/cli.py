@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--vad", nargs="?", type=int, const=STOP_MS, default=None, metavar="STOP_MS",
                    help="hear each stream as the agent hears a call: Silero VAD opens one recognizer stream per "
                         "stretch of speech and closes it after STOP_MS of silence (default "
-                        f"{STOP_MS}, the agent's; asr.utterances; streaming recognizers with --chunk-ms)")
+                        f"{STOP_MS}, the agent's; asr.utterances; streaming recognizers with --chunk-ms). The "
+                        "table then also gives when the VAD heard the end of speech, which no sentence end beats")
     e.add_argument("--vad-pause", type=int, default=None, metavar="MS",
                    help="with --vad: the stream also decodes what it has at each pause of MS silence (under "
                         "STOP_MS), so its sentence-end marks come out before the stop, as the agent does with "
