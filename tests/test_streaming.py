@@ -39,7 +39,7 @@ def test_sentence_end_counts_both_when_it_arrived_and_where_the_model_placed_it(
                             [SentenceEnd(".", 1.12, 1.85)], 0.1, silences_heard_s=[0.7, 1.16, 1.3]))
     summary = result.summary()
     assert (summary["sentence_end_p50_ms"], summary["sentence_end_stamp_p50_ms"]) == (850, 120)
-    assert summary["silence_heard_p50_ms"] == 160  # the first pause or stop known after the end, not the comma's
+    assert summary["vad_heard_end_p50_ms"] == 160  # the first pause or stop known after the end, not the comma's
 
 
 def test_wer_by_voice_counts_base_voices_and_espeak_variants():

@@ -131,7 +131,7 @@ class EvalResult:
     frame_delays_s: list[float] = field(default_factory=list, repr=False)
     sentence_end_latencies_s: list[float] = field(default_factory=list, repr=False)
     sentence_end_stamps_s: list[float] = field(default_factory=list, repr=False)
-    silence_heard_s: list[float] = field(default_factory=list, repr=False)  # VAD-driven: the end of speech heard
+    vad_heard_end_s: list[float] = field(default_factory=list, repr=False)  # VAD-driven: heard − true end
     peak_rss_mb: float = 0.0
     realtime_streams: int | None = None
     realtime_lag_p95_ms: dict[int, int] | None = None  # streams → p95 chunk lag (ms)
@@ -153,7 +153,7 @@ class EvalResult:
             if self.chunk_ms:  # offline, the whole clip is heard before anything is placed
                 self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
         if heard := [t for t in d.silences_heard_s if u.words and t >= u.words[-1].end]:
-            self.silence_heard_s.append(heard[0] - u.words[-1].end)
+            self.vad_heard_end_s.append(heard[0] - u.words[-1].end)
 
     def summary(self) -> dict:
         lat = self.latencies_s
@@ -161,7 +161,7 @@ class EvalResult:
         s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
         f50, f95 = _percentiles(self.frame_delays_s, 50, 95)
         t50, t90 = _percentiles(self.sentence_end_stamps_s, 50, 90)
-        h50, h90 = _percentiles(self.silence_heard_s, 50, 90)
+        h50, h90 = _percentiles(self.vad_heard_end_s, 50, 90)
         return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms, "join": self.join,
                 "lead_s": self.lead_s, "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
                 "wer": round(self.errors.wer, 4), **asdict(self.errors),
@@ -172,7 +172,7 @@ class EvalResult:
                 "sentence_end_p50_ms": s50, "sentence_end_p90_ms": s90,
                 "sentence_end_stamp_p50_ms": t50, "sentence_end_stamp_p90_ms": t90,
                 "sentence_end_found": round(len(self.sentence_end_latencies_s) / max(1, self.utterances), 3),
-                "silence_heard_p50_ms": h50, "silence_heard_p90_ms": h90,
+                "vad_heard_end_p50_ms": h50, "vad_heard_end_p90_ms": h90,
                 "realtime_streams": self.realtime_streams,
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
 
@@ -251,7 +251,7 @@ def markdown_table(rows: list[dict]) -> str:
                      f"{ms(r.get('frame_delay_p50_ms'), r.get('frame_delay_p95_ms'))} | "
                      f"{ms(r['sentence_end_p50_ms'], r['sentence_end_p90_ms'])} | "
                      f"{ms(r.get('sentence_end_stamp_p50_ms'), r.get('sentence_end_stamp_p90_ms'))} | "
-                     f"{ms(r.get('silence_heard_p50_ms'), r.get('silence_heard_p90_ms'))} | "
+                     f"{ms(r.get('vad_heard_end_p50_ms'), r.get('vad_heard_end_p90_ms'))} | "
                      f"{r['realtime_streams'] if r['realtime_streams'] is not None else '–'} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
