@@ -207,12 +207,8 @@ class TradeStream(RecognizerStream):
         enc = encoder.push(features.push(np.zeros(0, np.float32), final=True), final=True)
         best = self._search(self.hyps, self.window, self.frames_done, enc)[0][0]
         self.paused = best
-        earlier = self.pause_marks.copy()  # an earlier pause's mark heard again stays the stream's to write
-        events: list[StreamEvent] = []
-        for k in self._marks(best, self.announced, len(best.tokens)):
-            if not earlier.take(self._word_end_s(best, k)):
-                events.append(self._sentence_end(best, k))
-                self.pause_marks.announce(self.now_s)
+        # an earlier pause's mark heard again stays the stream's to write: match against a copy
+        events: list[StreamEvent] = self._new_marks(best, len(best.tokens), self.pause_marks.copy(), pause=True)
         tail = self._tail(best)
         return events + ([Partial(tail, self.now_s)] if tail else [])
 
@@ -225,10 +221,16 @@ class TradeStream(RecognizerStream):
         """The hypothesis after the committed words: what a ``Partial`` shows."""
         return "".join(self.model.vocab.token_text[t] for t in hyp.tokens[self.committed_tokens:]).strip()
 
-    def _marks(self, hyp: Hyp, start: int, end: int) -> list[int]:
-        """Indices of the sentence-end marks among tokens [start, end)."""
-        text_of = self.model.vocab.token_text
-        return [k for k in range(start, end) if text_of[hyp.tokens[k]].strip() in SENTENCE_END]
+    def _new_marks(self, hyp: Hyp, end: int, announced: PauseMarks, pause: bool = False) -> list[SentenceEnd]:
+        """The sentence ends among tokens [self.announced, end) that no pause has announced yet
+        (those a pause did are taken off ``announced``); a pause decode records its own."""
+        text_of, events = self.model.vocab.token_text, []
+        for k in range(self.announced, end):
+            if text_of[hyp.tokens[k]].strip() in SENTENCE_END and not announced.take(self._word_end_s(hyp, k)):
+                events.append(self._sentence_end(hyp, k))
+                if pause:
+                    self.pause_marks.announce(self.now_s)
+        return events
 
     def _word_end_s(self, hyp: Hyp, k: int) -> float:
         """Emission time of the last letter or digit before token k: the end of the word a mark
@@ -265,8 +267,7 @@ class TradeStream(RecognizerStream):
                 n += 1
             self.stable = max(self.stable, n)
         text_of = self.model.vocab.token_text
-        events: list[StreamEvent] = [self._sentence_end(best, k) for k in self._marks(best, self.announced, self.stable)
-                                     if not self.pause_marks.take(self._word_end_s(best, k))]
+        events: list[StreamEvent] = self._new_marks(best, self.stable, self.pause_marks)
         self.announced = self.stable
         self.pause_marks.decoded_to(self._word_end_s(best, self.stable))
         # commit the words before the last stable word start; the last word too once the
