@@ -10,7 +10,7 @@ import torch
 
 from asr.data.manifest import WordTiming
 from asr.events import Final
-from asr.models.lora import LoRALinear, add_lora
+from asr.models.lora import LoRALinear, add_lora, merge_lora
 from asr.models.trade.lm import WhisperDecoderLM
 from asr.models.trade.model import Trade, TradeConfig, collate, window_mask
 from asr.models.trade.search import Hyp, Search, SearchConfig
@@ -73,6 +73,18 @@ def test_lora_starts_as_the_base_layer_and_trains_only_its_factors():
     assert [n for n, p in lora.named_parameters() if p.requires_grad] == ["lora_a", "lora_b"]
     torch.nn.init.normal_(lora.lora_b)
     assert torch.allclose(lora(x), x @ lora.weight.T + lora.bias, atol=1e-6)
+
+
+def test_merged_lora_gives_the_adapted_outputs():
+    """Decoding folds the adapters into the base weights: the LLM's hidden states do not change."""
+    model = tiny_trade()
+    window = torch.randn(1, 12, DIMS.n_audio_state)
+    tokens = torch.tensor([model.lm.prompt + model.vocab.encode(" Cancel the order")])
+    adapted, _ = model.lm.start(window, tokens)
+    assert merge_lora(model.lm) == 4 * DIMS.n_text_layer * 2  # q, k, v, out of self- and cross-attention
+    assert not any(isinstance(m, LoRALinear) for m in model.lm.modules())
+    merged, _ = model.lm.start(window, tokens)
+    assert torch.allclose(merged, adapted, atol=1e-5)
 
 
 def test_written_words_take_the_end_of_their_spoken_words():
@@ -229,6 +241,23 @@ def test_search_steps_equal_a_fresh_prefill():
     fresh = search._prefill(Hyp(tokens=tokens, times=[0.0] * len(tokens)), window)
     assert torch.allclose(hyp.pred, fresh.pred, atol=1e-5)
     assert torch.allclose(hyp.class_logp, fresh.class_logp, atol=1e-4)
+
+
+def test_search_scores_the_compact_vocabulary_as_the_whole_one_would():
+    """The search normalises the LLM over the compact vocabulary only: every class score moves by
+    one constant (which the fusion's renormalisation cancels), the top token is the same, and the
+    end probability still counts the whole vocabulary."""
+    model = tiny_trade()
+    search = Search(model)
+    hyp = search._prefill(Hyp(tokens=model.vocab.encode(" Cancel the order")), torch.randn(1, 12, DIMS.n_audio_state))
+    full = model.lm.logits(hyp.hidden)[0].log_softmax(-1)
+    class_p = torch.zeros(model.vocab.size).index_add_(0, model.fusion_class, full[model.fusion_ids].exp())
+    scored = class_p > 0
+    shift = hyp.class_logp[scored] - class_p[scored].log()
+    assert torch.allclose(shift, shift[0].expand_as(shift), atol=1e-5)
+    active = torch.tensor(sorted(model.vocab.token_text))
+    assert search.top_token(hyp) == int(active[full[active].argmax()])
+    assert search.end_probability(hyp) == pytest.approx(float(full[model.end_ids].exp().sum()), rel=1e-5)
 
 
 def test_repetition_guard():

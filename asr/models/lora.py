@@ -44,3 +44,19 @@ def add_lora(module: nn.Module, names: tuple[str, ...], rank: int, alpha: float)
     for parent, name in targets:
         setattr(parent, name, LoRALinear(getattr(parent, name), rank, alpha))
     return len(targets)
+
+
+def merge_lora(module: nn.Module) -> int:
+    """Fold every adapter into its base layer (``W + (alpha / r) · B A``) for inference: the same
+    outputs without the adapter's two extra matmuls per call. The merged layers no longer train
+    their adapters. Returns how many."""
+    targets = [(parent, name, child) for parent in module.modules() for name, child in parent.named_children()
+               if isinstance(child, LoRALinear)]
+    for parent, name, child in targets:
+        merged = nn.Linear(child.base.in_features, child.base.out_features, bias=child.base.bias is not None)
+        with torch.no_grad():
+            merged.weight.copy_(child.weight)
+            if child.base.bias is not None:
+                merged.bias.copy_(child.base.bias)
+        setattr(parent, name, merged.requires_grad_(False))
+    return len(targets)

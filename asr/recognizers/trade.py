@@ -34,6 +34,7 @@ import torch
 
 from asr.events import Final, Partial, SentenceEnd, StreamEvent, Transcript, Word
 from asr.features import StreamingLogMel, log_mel_spectrogram
+from asr.models.lora import merge_lora
 from asr.models.trade.model import FRAME_S, Trade, load_trade
 from asr.models.trade.search import Hyp, Search, SearchConfig
 from asr.models.trade.targets import SENTENCE_END
@@ -59,9 +60,12 @@ def checkpoint_fingerprint(checkpoint: str | Path | None = None, **_) -> str:
 
 
 def _load(checkpoint: str | Path | None, threads: int | None) -> Trade:
+    """A checkpoint for decoding only: its LoRA adapters are folded into the LLM's weights."""
     if threads:
         torch.set_num_threads(threads)
-    return load_trade(checkpoint or SHIPPED)
+    model = load_trade(checkpoint or SHIPPED)
+    merge_lora(model.lm)
+    return model
 
 
 @register("trade")
@@ -312,11 +316,11 @@ class TradeStream(RecognizerStream):
         the next chunk); None before the first word, after ``finish``, or when the hypothesis
         already ends with a sentence-end mark."""
         best = self.paused or self.hyps[0]
-        if self.finished or best.lm_logp is None or not best.tokens:
+        if self.finished or best.hidden is None or not best.tokens:
             return None
         if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END:
             return None
-        return float(best.lm_logp[self.model.end_ids].exp().sum())
+        return self.search.end_probability(best)
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],

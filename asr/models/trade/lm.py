@@ -42,8 +42,13 @@ class AudioLM(nn.Module):
         """Teacher forcing. audio (B, S, Da); audio_mask (B, N, S) bool; tokens (B, N) → (B, N, dim)."""
         raise NotImplementedError
 
-    def logits(self, hidden: Tensor) -> Tensor:
+    def output_weight(self) -> Tensor:
+        """(V, dim): the frozen output projection, ``logits = hidden @ output_weight().T`` (the
+        search scores only the rows of the compact vocabulary)."""
         raise NotImplementedError
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        return hidden @ self.output_weight().T
 
     def start(self, audio: Tensor, tokens: Tensor) -> tuple[Tensor, object]:
         """Prefill one window (1, S, Da) and tokens (1, N) → (hidden of the last token (1, dim), state)."""
@@ -67,8 +72,8 @@ class WhisperDecoderLM(AudioLM):
         x, _ = self.decoder.hidden(tokens, self.decoder.cross_kv(audio), cross_mask=audio_mask)
         return x
 
-    def logits(self, hidden):
-        return hidden @ self.decoder.token_embedding.weight.T
+    def output_weight(self):
+        return self.decoder.token_embedding.weight
 
     def start(self, audio, tokens):
         cross = self.decoder.cross_kv(audio)
@@ -116,8 +121,10 @@ class CausalLMWithAudio(AudioLM):
         out = self.model.model(inputs_embeds=x, attention_mask=allowed[:, None]).last_hidden_state
         return out[:, P + A:]
 
-    def logits(self, hidden):
-        return self.model.lm_head(hidden)
+    def output_weight(self):
+        if self.model.lm_head.bias is not None:
+            raise ValueError("an LM head with a bias is not supported: the search scores hidden @ weight.T")
+        return self.model.lm_head.weight
 
     def start(self, audio, tokens):
         x, _, _ = self._embed(audio, tokens)

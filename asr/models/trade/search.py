@@ -49,27 +49,35 @@ class Hyp:
     times: list[float] = field(default_factory=list)  # emission time of each, seconds of audio
     score: float = 0.0
     state: object = None  # the LLM's state after ``tokens`` (this chunk's window)
+    hidden: Tensor | None = None  # the LLM's final-layer hidden state after ``tokens`` (1, dim)
     pred: Tensor | None = None  # joiner.pred_proj(hidden)  (dj,)
-    lm_logp: Tensor | None = None  # log p_LLM over its vocabulary (V_llm,)
-    class_logp: Tensor | None = None  # log Σ_{v∈H(c)} p_LLM(v), per class (K+1,)
+    lm_logp: Tensor | None = None  # log p_LLM renormalised over the compact vocabulary: entry p is LLM id Search.ids[p]
+    class_logp: Tensor | None = None  # log Σ_{v∈H(c)} p_LLM(v), per class (K+1,), up to a constant
 
 
 class Search:
     def __init__(self, model: Trade, cfg: SearchConfig = SearchConfig()):
         self.model, self.cfg = model, cfg
         vocab = model.vocab
-        n_llm = model.lm.logits(torch.zeros(1, model.lm.dim)).shape[-1]
-        self.active = torch.zeros(n_llm, dtype=torch.bool)
-        self.active[[i for i in vocab.token_text if i < n_llm]] = True
+        out = model.lm.output_weight()
+        # Only the compact vocabulary can be emitted, so only its rows of the output projection
+        # are scored (a few thousand of Whisper's 51,864: reading them all cost a third of a
+        # decode). Renormalising over them shifts every class score by one constant, which the
+        # fusion's own renormalisation cancels; ``end_probability`` uses the whole vocabulary.
+        # The projection is frozen in both LLM families, so the copy never goes stale.
+        self.ids = torch.tensor(sorted(i for i in vocab.token_text if i < out.shape[0]))
+        position = {int(i): p for p, i in enumerate(self.ids)}
+        self.out_weight = out.detach()[self.ids].clone()
+        self.fusion_pos = torch.tensor([position[int(i)] for i in model.fusion_ids])
         self.nonverbal = set(vocab.nonverbal_ids)
-        self.members = {c: torch.tensor(ids) for c, ids in vocab.H.items()}  # class → its LLM ids
+        self.members = {c: torch.tensor([position[i] for i in ids]) for c, ids in vocab.H.items()}  # class → positions
 
     # ---- LLM bookkeeping ------------------------------------------------------------------
     def _scored(self, hyp: Hyp, hidden: Tensor, state) -> Hyp:
         m = self.model
-        lm_logp = m.lm.logits(hidden)[0].log_softmax(-1)
-        probs = torch.zeros(m.vocab.size).index_add_(0, m.fusion_class, lm_logp[m.fusion_ids].exp())
-        hyp.state, hyp.pred = state, m.joiner.pred_proj(hidden)[0]
+        lm_logp = (hidden[0] @ self.out_weight.T).log_softmax(-1)
+        probs = torch.zeros(m.vocab.size).index_add_(0, m.fusion_class, lm_logp[self.fusion_pos].exp())
+        hyp.state, hyp.hidden, hyp.pred = state, hidden, m.joiner.pred_proj(hidden)[0]
         hyp.lm_logp, hyp.class_logp = lm_logp, probs.clamp(min=1e-30).log()
         return hyp
 
@@ -83,6 +91,12 @@ class Search:
         hidden, state = self.model.lm.start(window, torch.tensor([context]))
         return self._scored(Hyp(hyp.tokens, hyp.times, hyp.score), hidden, state)
 
+    @torch.no_grad()
+    def end_probability(self, hyp: Hyp) -> float:
+        """P(the next token ends the sentence or the text), over the LLM's whole vocabulary."""
+        logp = self.model.lm.logits(hyp.hidden)[0].log_softmax(-1)
+        return float(logp[self.model.end_ids].exp().sum())
+
     def _repeats(self, tokens: list[int], token: int) -> bool:
         seq = tokens + [token]
         for n in range(1, 5):
@@ -93,7 +107,7 @@ class Search:
 
     def top_token(self, hyp: Hyp) -> int:
         """The LLM's most likely next token among the active (pruned-tokenizer) ones."""
-        return int(hyp.lm_logp.masked_fill(~self.active, -float("inf")).argmax())
+        return int(self.ids[hyp.lm_logp.argmax()])
 
     def _punctuate(self, hyp: Hyp, time_s: float) -> Hyp:
         """At a blank right after a word: emit the LLM's top tokens while they are non-verbalised."""
@@ -139,11 +153,11 @@ class Search:
                     break
                 hyp = hyps[i]
                 if c == BLANK:
-                    new = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.pred, hyp.lm_logp,
-                                              hyp.class_logp), end_s)
+                    new = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.hidden, hyp.pred,
+                                              hyp.lm_logp, hyp.class_logp), end_s)
                 else:
-                    ids = self.members[c]
-                    token = int(ids[hyp.lm_logp[ids].argmax()])
+                    positions = self.members[c]
+                    token = int(self.ids[positions[hyp.lm_logp[positions].argmax()]])
                     if self._repeats(hyp.tokens, token):
                         continue
                     new = self._advance(hyp, token, end_s, score)
