@@ -40,8 +40,9 @@ from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
 from asr.vad import POST_ROLL_MS, PRE_ROLL_MS, WINDOW_S, SileroVAD, speech_boundaries
 
-TRACE_VERSION = 4  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech;
-# 4: a pause's sentence end is announced once, however the stream later spells the words before it
+TRACE_VERSION = 5  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech;
+# 4: a pause's sentence end is announced once, however the stream later spells the words before it;
+# 5: TRADE's decode is ~40 % cheaper (same words), and a trace times it
 LISTENING = {"pause_decode": True, "pause_ms": None}  # how the agent's recognizer hears its VAD, by default
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
