@@ -259,6 +259,7 @@ def test_search_scores_the_compact_vocabulary_as_the_whole_one_would():
     active = torch.tensor(sorted(model.vocab.token_text))
     assert search.top_token(hyp) == int(active[full[active].argmax()])
     assert search.end_probability(hyp) == pytest.approx(float(full[model.end_ids].exp().sum()), rel=1e-5)
+    assert hyp.end_p == search.end_probability(hyp)  # computed once: callers read it after every push
 
 
 def test_repetition_guard():

@@ -7,6 +7,7 @@ identical to the frozen one. Only A and B train and only they go into a checkpoi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -37,26 +38,33 @@ class LoRALinear(nn.Module):
         return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * self.scale
 
 
+def _replace(module: nn.Module, chosen: Callable[[str, nn.Module], bool],
+             make: Callable[[nn.Module], nn.Module]) -> int:
+    """Replace every descendant ``chosen(name, child)`` picks with ``make(child)``. Returns how many."""
+    targets = [(parent, name, child) for parent in module.modules() for name, child in parent.named_children()
+               if chosen(name, child)]
+    for parent, name, child in targets:
+        setattr(parent, name, make(child))
+    return len(targets)
+
+
 def add_lora(module: nn.Module, names: tuple[str, ...], rank: int, alpha: float) -> int:
     """Wrap every ``nn.Linear`` child whose attribute name is in ``names``. Returns how many."""
-    targets = [(parent, name) for parent in module.modules() for name, child in parent.named_children()
-               if name in names and isinstance(child, nn.Linear)]
-    for parent, name in targets:
-        setattr(parent, name, LoRALinear(getattr(parent, name), rank, alpha))
-    return len(targets)
+    return _replace(module, lambda name, child: name in names and isinstance(child, nn.Linear),
+                    lambda child: LoRALinear(child, rank, alpha))
+
+
+def _merged(lora: LoRALinear) -> nn.Linear:
+    layer = nn.Linear(lora.base.in_features, lora.base.out_features, bias=lora.bias is not None)
+    with torch.no_grad():
+        layer.weight.copy_(lora.weight)
+        if lora.bias is not None:
+            layer.bias.copy_(lora.bias)
+    return layer.requires_grad_(False)
 
 
 def merge_lora(module: nn.Module) -> int:
     """Fold every adapter into its base layer (``W + (alpha / r) · B A``) for inference: the same
     outputs without the adapter's two extra matmuls per call. The merged layers no longer train
     their adapters. Returns how many."""
-    targets = [(parent, name, child) for parent in module.modules() for name, child in parent.named_children()
-               if isinstance(child, LoRALinear)]
-    for parent, name, child in targets:
-        merged = nn.Linear(child.base.in_features, child.base.out_features, bias=child.base.bias is not None)
-        with torch.no_grad():
-            merged.weight.copy_(child.weight)
-            if child.base.bias is not None:
-                merged.bias.copy_(child.base.bias)
-        setattr(parent, name, merged.requires_grad_(False))
-    return len(targets)
+    return _replace(module, lambda _, child: isinstance(child, LoRALinear), _merged)

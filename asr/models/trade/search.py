@@ -53,6 +53,7 @@ class Hyp:
     pred: Tensor | None = None  # joiner.pred_proj(hidden)  (dj,)
     lm_logp: Tensor | None = None  # log p_LLM renormalised over the compact vocabulary: entry p is LLM id Search.ids[p]
     class_logp: Tensor | None = None  # log Σ_{v∈H(c)} p_LLM(v), per class (K+1,), up to a constant
+    end_p: float | None = None  # Search.end_probability, once asked (callers read it after every push)
 
 
 class Search:
@@ -61,8 +62,8 @@ class Search:
         vocab = model.vocab
         out = model.lm.output_weight()
         # Only the compact vocabulary can be emitted, so only its rows of the output projection
-        # are scored (a few thousand of Whisper's 51,864: reading them all cost a third of a
-        # decode). Renormalising over them shifts every class score by one constant, which the
+        # are scored (a few thousand of Whisper's 51,864: reading them all was a decode's largest
+        # single cost). Renormalising over them shifts every class score by one constant, which the
         # fusion's own renormalisation cancels; ``end_probability`` uses the whole vocabulary.
         # The projection is frozen in both LLM families, so the copy never goes stale.
         self.ids = torch.tensor(sorted(i for i in vocab.token_text if i < out.shape[0]))
@@ -93,9 +94,12 @@ class Search:
 
     @torch.no_grad()
     def end_probability(self, hyp: Hyp) -> float:
-        """P(the next token ends the sentence or the text), over the LLM's whole vocabulary."""
-        logp = self.model.lm.logits(hyp.hidden)[0].log_softmax(-1)
-        return float(logp[self.model.end_ids].exp().sum())
+        """P(the next token ends the sentence or the text), over the LLM's whole vocabulary:
+        computed once per hypothesis, since it costs the full output projection."""
+        if hyp.end_p is None:
+            logp = self.model.lm.logits(hyp.hidden)[0].log_softmax(-1)
+            hyp.end_p = float(logp[self.model.end_ids].exp().sum())
+        return hyp.end_p
 
     def _repeats(self, tokens: list[int], token: int) -> bool:
         seq = tokens + [token]
