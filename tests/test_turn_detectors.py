@@ -8,7 +8,7 @@ import pytest
 
 from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
-from turn_taking.detectors.adaptive import tail_cue
+from turn_taking.detectors.adaptive import number_digits, tail_cue
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Signal, Take, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
@@ -88,9 +88,24 @@ def test_each_take_puts_the_end_where_its_detector_times_it():
                                       ("so,", "incomplete"), ("with my order,", None), ("", None),
                                       # digit groups as Whisper writes them
                                       ("The order number is 4.2", "digits"), ("is 4-5-2.", "digits"),
-                                      ("version 2a", None)])
+                                      ("version 2a", None),
+                                      # a number is judged once it is as long as a phone number
+                                      ("It's 780. 628. 3-0-6-1.", None), ("It's 780. 628.", "digits"),
+                                      ("two three nine", "digits"), ("I'd like the blue one.", None),
+                                      # an address announced but its domain not yet said
+                                      ("My email is scott.", "incomplete"), ("The mail on file should be carol", "incomplete"),
+                                      ("my email is olga at mail dot com.", None), ("email is olga at hotmail com", None), ("I got an email about my bill.", None),
+                                      ("Can you email me the receipt?", None), ("olga underscore", "incomplete"),
+                                      # a mark written apart from its word, and speech trailing off
+                                      ("I called yesterday and .", "incomplete"), ("My callback number is ...", "incomplete")])
 def test_tail_cues(text, cue):
     assert tail_cue(text) == cue
+
+
+@pytest.mark.parametrize("words,digits", [(["is", "780", "628", "3-0-6-1"], 10), (["is", "4.2"], 2),
+                                          (["two", "three", "9"], 3), (["the", "blue", "one"], 0), (["thanks"], 0)])
+def test_number_digits_counts_the_groups_of_the_trailing_number(words, digits):
+    assert number_digits(words) == digits
 
 
 def test_adaptive_waits_by_how_finished_the_text_looks():

@@ -9,13 +9,18 @@ At each silence the detector sorts the evidence into three states and waits ``co
   ``final_punct``, also a final transcript heard during this pause that ends in ``.``, ``?`` or
   ``!`` (a segmented recognizer's, in the agent's hybrid: Whisper punctuates each VAD segment);
 * *incomplete*: the text ends in a word a sentence cannot end on ("and", "um", "the", "my"),
-  a semicolon, colon or dash, an e-mail address still being spelled, or a digit group (callers
-  pause between digit groups, and a recognizer's period after digits is unreliable). A trailing
-  comma is not a cue: trained not to end sentences at pauses, the recognizer writes one where it
-  is unsure, at holds and ends alike (a comma cue cost 5 of 21 turns a 2 s wait in calls and
-  0.05 of F1 on the dialogues; turn_taking/RESULTS.md);
+  a semicolon, colon, dash or ellipsis (Whisper's mark of speech trailing off), or an e-mail
+  address still being given: one with no domain yet, whether spelled ("olga@mail") or only
+  announced ("my email is olga"). A trailing comma is not a cue: trained not to end sentences
+  at pauses, the recognizer writes one where it is unsure, at holds and ends alike (a comma cue
+  cost 5 of 21 turns a 2 s wait in calls and 0.05 of F1 on the dialogues;
+  turn_taking/RESULTS.md);
 * *unknown*: anything else, and every pause until the recognizer has heard the pause onset
-  (a probability computed before ``fresh_ms`` after the onset describes earlier speech).
+  (a probability computed before ``fresh_ms`` after the onset describes earlier speech). A
+  number shorter than a full phone number (ten digits, groups and spelled-out digits counted
+  together) stays unknown whatever the recognizer wrote after it: callers pause between digit
+  groups, and a recognizer's period after digits is unreliable. A longer number is judged by
+  the evidence, as words are.
 
 The cues are general English, not the phrases of any test set.
 """
@@ -27,35 +32,60 @@ import re
 from turn_taking.detectors.base import EndOfTurnDetector
 
 # words an English sentence does not end on: conjunctions, fillers, articles, prepositions,
-# possessives, auxiliaries
+# possessives, auxiliaries; the joins of a spelled address
 CONTINUATION_WORDS = frozenset("""
 and or but so because since although though while whereas if unless until when where which who whose that then
 um uh er erm uhm hmm mm like
 the a an this these those my your our their his her its
 to of for with at in on from by about into onto over under than as
 is are was were am be been being have has had do does did will would can could should shall may might must
+dot underscore
 """.split())
+NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
+FULL_NUMBER_DIGITS = 10  # a phone number with its area code
 _WORD = re.compile(r"[\w@'.-]+")
 _NUMBER = re.compile(r"[\d.-]*\d")  # a digit group however it is written: 452, 4-5-2, 4.2 (Whisper)
+_LONE_MARK = re.compile(r"\s+([.,?!])")  # TRADE writes "and ." when it marks after a word
+# an e-mail address being given: "my email is", "email's", "email me at", "the email on file should be"
+_EMAIL = re.compile(r"\b(?:e-?)?mail(?:'s|:|(?:\s+\w+){0,3}?\s+(?:is|be|at|was)\b)")
+# its domain: "@mail.com", "at mail dot com", or a top-level domain however the host was heard
+_DOMAIN = re.compile(r"(@|\bat\b).*?(\.\w|\bdot\s+\w)|\b(?:com|net|org|edu|gov|io)\b")
 
 
 def tail_cue(text: str) -> str | None:
     """'incomplete' when the text cannot be a finished sentence; 'digits' when it ends in a
-    number; None otherwise."""
-    text = text.strip()
+    number shorter than a full phone number; None otherwise."""
+    text = _LONE_MARK.sub(r"\1", text.strip()).lower()
     if not text:
         return None
-    if text.endswith((";", ":", "-")):
+    if text.endswith((";", ":", "-", "...", "…")):
         return "incomplete"
-    words = _WORD.findall(text.lower())
-    last = words[-1].strip(".") if words else ""
+    words = [w.strip(".") for w in _WORD.findall(text)]
+    last = words[-1] if words else ""
     if last in CONTINUATION_WORDS:
         return "incomplete"
     if "@" in last and "." not in last.split("@")[-1]:
         return "incomplete"  # an address still being spelled
-    if _NUMBER.fullmatch(last):
+    emails = list(_EMAIL.finditer(text))
+    if emails and not text.endswith("?") and not _DOMAIN.search(text, emails[-1].end()):
+        return "incomplete"  # an address announced, its domain not yet said
+    if 0 < number_digits(words) < FULL_NUMBER_DIGITS:
         return "digits"
     return None
+
+
+def number_digits(words: list[str]) -> int:
+    """How many digits the number the words end with has, across its groups: "780. 628. 3-0-6-1"
+    has ten. Spelled-out digits count in runs of two or more ("two three nine"), so that "the
+    blue one" is not a number."""
+    run: list[str] = []
+    for w in reversed(words):
+        if not (_NUMBER.fullmatch(w) or w in NUMBER_WORDS):
+            break
+        run.append(w)
+    if all(w in NUMBER_WORDS for w in run) and len(run) < 2:
+        return 0
+    return sum(1 if w in NUMBER_WORDS else sum(c.isdigit() for c in w) for w in run)
 
 
 class AdaptiveDetector(EndOfTurnDetector):
