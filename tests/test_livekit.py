@@ -104,6 +104,8 @@ def test_turn_detector_plugin_reads_the_live_recognizer_and_the_tail(trade, spee
     # after a finished sentence the recognizer's evidence says the turn is likely over
     assert p_end(detector, "Thank you, that is all for today.") >= asyncio.run(detector.unlikely_threshold())
     assert p_end(detector, "I would like to change my order and") == 0.0  # no sentence ends on "and"
+    assert p_end(detector, "My order number is 452.") == 0.0  # a number still being dictated
+    assert p_end(detector, "My email is olga.") == 0.0  # an address without its domain
     unheard = TradeTurnDetector(TradeSTT(recognizer=trade))  # no stream yet: the punctuation decides
     assert p_end(unheard, "Thank you.") == 1.0 and p_end(unheard, "Thank you") == unheard.threshold
     assert asyncio.run(detector.supports_language("en")) and not asyncio.run(detector.supports_language("de"))

@@ -7,8 +7,9 @@ endpointing (a VAD plus ``min_delay``/``max_delay`` around ``unlikely_threshold`
 LiveKit asks ``predict_end_of_turn(chat_ctx)`` when the caller pauses. The answer is the
 recognizer's own: the probability its LLM gives a sentence end after what it has heard
 (read off the live ``TradeSTT`` stream, which heard the audio, not just the text), or 0 when
-the transcript ends where no sentence can (a trailing "and", "um", a comma, an address
-being spelled: ``turn_taking.detectors.adaptive.tail_cue``). With ``turn_detection="stt"``
+the transcript ends where no sentence can or a number is still being dictated (a trailing
+"and", "um", an address without its domain, fewer digits than a phone number:
+``turn_taking.detectors.adaptive.tail_cue``), so that LiveKit waits its ``max_delay``. With ``turn_detection="stt"``
 instead, ``TradeSTT``'s own detector decides and this plugin is not needed.
 """
 
@@ -41,7 +42,7 @@ class TradeTurnDetector:
     async def predict_end_of_turn(self, chat_ctx: llm.ChatContext, *, timeout: float | None = None) -> float:
         users = [m for m in chat_ctx.messages() if m.role == "user" and m.text_content]
         text = users[-1].text_content.strip() if users else ""
-        if tail_cue(text) == "incomplete":
+        if tail_cue(text) in ("incomplete", "digits"):  # the adaptive policy's longest waits
             return 0.0
         stream = self.stt.last_stream
         p = stream.end_probability if stream else None
