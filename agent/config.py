@@ -35,9 +35,10 @@ class VADConfig(_Strict):
     confidence: float = Field(0.5, gt=0, lt=1, description="speech probability threshold")
     start_ms: int = Field(200, ge=0, le=2000, description="speech needed before speech start fires")
     stop_ms: int = Field(STOP_MS, ge=32, le=3000, description="silence needed before speech stop fires")
-    pause_ms: int | None = Field(None, ge=32, description="silence after which a streaming recognizer also decodes "
-                                 "what it has heard, so its sentence-end marks come before the stop (e.g. 96; "
-                                 "turn_taking/RESULTS.md, pauses before the stop); none: at the stop only")
+    pause_ms: int | None = Field(None, ge=32, description="silence after which (and again after each further "
+                                 "pause_ms) a streaming recognizer also decodes what it has heard, so its "
+                                 "sentence-end marks come before the stop (e.g. 80; asr/RESULTS.md, decoding "
+                                 "again as the silence grows); none: at the stop only")
 
     @model_validator(mode="after")
     def _pause_before_stop(self):

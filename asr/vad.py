@@ -62,8 +62,10 @@ PRE_ROLL_MS, POST_ROLL_MS = 300, 150
 
 class SpeechSegmenter:
     """Hysteresis over speech probabilities: a state changes after ``start_ms`` of speech or
-    ``stop_ms`` of silence in a row; with ``pause_ms``, each run of silence inside speech that
-    lasts that long is reported once as a pause first."""
+    ``stop_ms`` of silence in a row; with ``pause_ms``, a run of silence inside speech is
+    reported as a pause each time it has lasted another ``pause_ms``, until it stops: a streaming
+    recognizer decodes at each, so a sentence end it writes only after more silence comes out
+    at the next pause rather than at the stop."""
 
     def __init__(self, confidence: float = 0.5, start_ms: float = 200, stop_ms: float = STOP_MS,
                  pause_ms: float | None = None):
@@ -86,13 +88,16 @@ class SpeechSegmenter:
         self._run_s += WINDOW_S
         if self._run_s + 1e-9 < (self.start_s if is_speech else self.stop_s):
             if not is_speech and self.pause_s is not None and \
-                    self._run_s - WINDOW_S + 1e-9 < self.pause_s <= self._run_s + 1e-9:  # the silence just reached it
+                    self._pauses_in(self._run_s - WINDOW_S) < self._pauses_in(self._run_s):  # another pause_ms
                 return SpeechBoundary(True, self._run_start_s, t_s + WINDOW_S, pause=True)
             return None
         self.speaking = is_speech
         boundary = SpeechBoundary(is_speech, self._run_start_s, t_s + WINDOW_S)
         self._run_start_s, self._run_s = None, 0.0
         return boundary
+
+    def _pauses_in(self, silence_s: float) -> int:
+        return int((silence_s + 1e-9) / self.pause_s)
 
 
 class StreamingVAD:

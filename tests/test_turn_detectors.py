@@ -34,14 +34,15 @@ def test_segmenter_needs_a_whole_run_and_stamps_the_onset():
     assert seg.update(0.9, 0.0).speaking and seg.update(0.1, WINDOW_S).t_s == pytest.approx(WINDOW_S)
 
 
-def test_segmenter_reports_each_pause_once_before_the_stop_and_stays_speaking():
-    seg = SpeechSegmenter(0.5, start_ms=64, stop_ms=192, pause_ms=96)
-    probs = [0.9] * 3 + [0.1] * 4 + [0.9] * 2 + [0.1] * 8
+def test_segmenter_reports_a_pause_every_pause_ms_before_the_stop_and_stays_speaking():
+    seg = SpeechSegmenter(0.5, start_ms=64, stop_ms=256, pause_ms=96)
+    probs = [0.9] * 3 + [0.1] * 4 + [0.9] * 2 + [0.1] * 10
     b = [(x.speaking, x.pause, round(x.t_s / WINDOW_S), round(x.known_s / WINDOW_S))
          for i, p in enumerate(probs) if (x := seg.update(p, i * WINDOW_S))]
-    # a 4-window dip: one pause at its third window, no stop; then a pause and the stop, both
-    # stamped at the silence's onset
-    assert b == [(True, False, 0, 2), (True, True, 3, 6), (True, True, 9, 12), (False, False, 9, 15)]
+    # a 4-window dip: one pause at its third window, no stop; then pauses at the third and
+    # sixth windows of silence and the stop at the eighth, all stamped at the silence's onset
+    assert b == [(True, False, 0, 2), (True, True, 3, 6), (True, True, 9, 12), (True, True, 9, 15),
+                 (False, False, 9, 17)]
     with pytest.raises(ValueError, match="pause_ms"):
         SpeechSegmenter(stop_ms=200, pause_ms=200)
 
