@@ -40,6 +40,8 @@ def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options:
 
     key = {**options, "weights": weights_fingerprint(recognizer, **options), "trace": TRACE_VERSION,
            **_unlike_the_agent(listening)}
+    if listening.get("pause_ms"):  # pauses repeat every pause_ms (they came once per silence before)
+        key["pauses"] = "repeated"
     if final_recognizer:
         key["final"] = {"name": final_recognizer, "weights": weights_fingerprint(final_recognizer)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
