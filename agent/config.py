@@ -17,7 +17,7 @@ from asr.vad import POST_ROLL_MS, PRE_ROLL_MS, STOP_MS
 from turn_taking.bargein import BargeInPolicy
 from turn_taking.detectors import create_detector
 
-SEMANTIC_DETECTORS = ("punct", "fusion", "adaptive")
+SEMANTIC_DETECTORS = ("punct", "fusion", "adaptive", "learned")
 FRAMEWORK_DETECTORS = ("smart_turn", "livekit")  # acoustic turn models, run by the integrations
 
 
@@ -113,9 +113,9 @@ class STTConfig(_Strict):
 
 class TurnConfig(_Strict):
     detector: str = Field("adaptive", description="end-of-turn detector (turn_taking.detectors): adaptive (waits by "
-                          "how finished the recognizer's sentence looks), punct or fusion, which need a streaming "
-                          "recognizer, or silence (a VAD timer). Left unset with a segmented recognizer, it is "
-                          "silence")
+                          "how finished the recognizer's sentence looks), learned (the same evidence weighed by a "
+                          "model fit on training dialogues), punct or fusion, which need a streaming recognizer, or "
+                          "silence (a VAD timer). Left unset with a segmented recognizer, it is silence")
     end_silence_ms: int = Field(600, ge=0, le=5000,
                                 description="the silence detector's wait after speech end before the turn is taken")
     detector_options: dict[str, float] = Field(

@@ -1,6 +1,7 @@
 """End-of-turn detectors, the trace replay and the turn-taking metrics, on hand-made signals."""
 
 import itertools
+import json
 import random
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.adaptive import number_digits, tail_cue
+from turn_taking.detectors.learned import BASIS, EVIDENCE, STEP_S, LearnedDetector, basis
+from turn_taking.learn import Examples, design, fit, save
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Signal, Take, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
@@ -302,3 +305,133 @@ def test_sweep_grids_hold_only_accepted_settings_and_reach_the_cautious_end():
     assert any(p["min_delay_ms"] >= 1000 for p in settings("livekit"))
     with pytest.raises(ValueError, match="min_delay_ms"):
         create_detector("livekit", min_delay_ms=1200, max_delay_ms=1000)
+
+
+# the learned policy: its fit, its examples and its due time
+
+def _weights(tmp_path, w, name="w.json"):
+    path = tmp_path / name
+    save(np.asarray(w, np.float64), path)
+    return path
+
+
+def _w(**rows):
+    """W with the given evidence rows (name → [1, τ, log τ] coefficients), zero elsewhere."""
+    w = np.zeros((len(EVIDENCE), len(BASIS)))
+    for name, row in rows.items():
+        w[EVIDENCE.index(name)] = row
+    return w
+
+
+def test_fit_recovers_the_hazard_it_was_drawn_from():
+    rng = np.random.default_rng(0)
+    n = 60_000
+    e = np.zeros((n, len(EVIDENCE)))
+    e[:, 0] = 1
+    mark, incomplete = EVIDENCE.index("mark"), EVIDENCE.index("incomplete")
+    e[:, mark] = rng.random(n) < 0.3
+    e[:, incomplete] = (rng.random(n) < 0.2) & (e[:, mark] == 0)
+    tau = rng.uniform(0.05, 3.0, n)
+    true = _w(bias=[-2.0, 1.0, 0.3], mark=[2.5, 0.5, 0.0], incomplete=[-1.5, -0.5, 0.0])
+    p = 1 / (1 + np.exp(-(design(e, tau) @ true.ravel())))
+    y = (rng.random(n) < p).astype(float)
+    w = fit(e, tau, y, l2=1e-6)
+    grid = np.linspace(0.1, 2.9, 15)
+    for on in ([], ["mark"], ["incomplete"]):
+        ev = np.zeros((len(grid), len(EVIDENCE)))
+        ev[:, [0] + [EVIDENCE.index(n) for n in on]] = 1
+        fitted, truth = (1 / (1 + np.exp(-(design(ev, grid) @ m.ravel()))) for m in (w, true))
+        assert np.abs(fitted - truth).max() < 0.04
+
+
+def _listen(detector, sigs):
+    for s in sigs:
+        {"speech_start": lambda a: detector.on_speech_start(*a), "speech_end": lambda a: detector.on_speech_end(*a),
+         "transcript": lambda a: detector.on_transcript(a[0], True, s.at),
+         "sentence_end": lambda a: detector.on_sentence_end(a[0], a[1], s.at)}[s.kind](s.args)
+
+
+def test_due_is_the_first_moment_the_chance_reaches_the_threshold_never_before_the_evidence(tmp_path):
+    w = _w(bias=[-3.0, 2.0, 0.0], mark=[2.0, 0.0, 0.0], incomplete=[-2.0, 0.0, 0.0])
+    path = _weights(tmp_path, w)
+    for text, mark, heard in (("I need a refund", True, 1.25), ("I called and", False, 1.1), ("hi", False, 1.1)):
+        d = LearnedDetector(threshold=0.6, max_ms=2500, weights=path)
+        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text,)),
+                Signal(1.1, "speech_end", (1.0,))]
+        if mark:
+            sigs.append(Signal(heard, "sentence_end", (".", 1.0)))
+        _listen(d, sigs)
+        e = np.zeros(len(EVIDENCE))
+        e[[EVIDENCE.index(n) for n in ("bias", "mark", "incomplete", "few_words", "stretch")]] = \
+            [1, mark, text.endswith("and"), len(text.split()) <= 3, np.log1p(1.0)]
+        taus = np.arange(0, 2.5, 0.001)
+        p = 1 / (1 + np.exp(-(basis(taus) @ w.T @ e)))
+        ok = taus[(p >= 0.6) & (taus >= heard - 1.0 - 1e-9)]
+        expected = 1.0 + (ok[0] if len(ok) else 2.5)
+        assert d.turn_end_due_s() == pytest.approx(expected, abs=STEP_S + 1e-9)
+        assert d.turn_end_due_s() >= heard - 1e-9
+
+
+def test_replay_takes_a_marked_end_sooner_than_an_unfinished_one(tmp_path):
+    path = _weights(tmp_path, _w(bias=[-3.0, 2.0, 0.0], mark=[2.0, 0.0, 0.0], incomplete=[-3.0, 0.0, 0.0]))
+    sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", ("so I called and", "")),
+            Signal(1.1, "speech_end", (1.0,)), Signal(2.9, "speech_start", (2.8,)),
+            Signal(3.5, "transcript", ("so I called and nobody came.", "")), Signal(4.1, "speech_end", (4.0,)),
+            Signal(4.2, "sentence_end", (".", 4.0)), Signal(9.0, "speech_start", (8.9,))]
+    takes = replay(sigs, create_detector("learned", threshold=0.5, weights=str(path)))
+    assert [round(k.at, 2) for k in takes] == [4.5]  # mark: σ(-1 + 2τ) ≥ ½ at τ = 0.5; the hold is kept
+
+
+def test_examples_are_labelled_by_silence_and_hold_only_evidence_already_heard():
+    sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", ("I called and", "")),
+            Signal(1.1, "speech_end", (1.0,)), Signal(1.6, "speech_start", (1.5,)),
+            Signal(2.9, "transcript", ("I called and it's done", "")), Signal(3.1, "speech_end", (3.0,)),
+            Signal(3.42, "sentence_end", (".", 3.0)), Signal(6.1, "speech_start", (6.0,)),
+            Signal(6.9, "transcript", ("I called and it's done next", "")), Signal(7.1, "speech_end", (7.0,)),
+            Signal(8.9, "speech_start", (8.8,))]
+    ex = Examples()
+    ex.add(_dialogue(), sigs)
+    e, tau, y = ex.arrays()
+    ev = {n: e[:, i] for i, n in enumerate(EVIDENCE)}
+    assert len(y) == 8 + 18 + 18  # in the order heard: the hold, the first end, the second
+    hold, first, second = slice(0, 8), slice(8, 26), slice(26, 44)
+    # the hold: from the VAD's stop (1.1 s) until the caller resumes (1.5 s), all "and"
+    assert not y[hold].any() and np.allclose(1.0 + tau[hold], np.arange(1.1, 1.5 - 1e-9, 0.05))
+    assert ev["incomplete"][hold].all()
+    # the first end: 3.1 s to the bot's answer at 4.0 s; the mark only from when it was heard (3.42 s)
+    t = 3.0 + tau[first]
+    assert y[first].all() and t.min() == pytest.approx(3.1) and t.max() == pytest.approx(3.95)
+    assert not ev["mark"][first][t < 3.42].any() and ev["mark"][first][t >= 3.42].all()
+    # after the bot answered, the turn's text starts afresh: "next" alone is a turn of few words
+    assert y[second].all() and ev["few_words"][second].all() and not ev["few_words"][first].any()
+    assert np.allclose(7.0 + tau[second], np.arange(7.1, 8.0 - 1e-9, 0.05))
+
+
+def test_a_bad_weights_file_says_how_to_make_one(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="python -m turn_taking fit"):
+        LearnedDetector(weights=bad)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"evidence": ["bias"], "basis": list(BASIS), "weights": [[0, 0, 0]]}))
+    with pytest.raises(ValueError, match="refit"):
+        LearnedDetector(weights=other)
+    with pytest.raises(ValueError, match="threshold"):
+        LearnedDetector(threshold=1.0, weights=_weights(tmp_path, _w()))
+
+
+def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_marked_one():
+    def heard(text, mark):
+        d = create_detector("learned", threshold=0.9)
+        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text,)), Signal(1.1, "speech_end", (1.0,))]
+        sigs += [Signal(1.2, "sentence_end", (".", 1.0))] if mark else []
+        _listen(d, sigs)
+        return d
+
+    cases = [heard("I'd like a refund.", True), heard("I'd like a refund", False),
+             heard("My number is four five two", False), heard("I called yesterday and", False)]
+    for tau in (0.3, 0.6, 1.0):
+        p = [float(d.probability(tau)) for d in cases]
+        assert p == sorted(p, reverse=True), (tau, p)
+    dues = [d.turn_end_due_s() - 1.0 for d in cases]
+    assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] == pytest.approx(3.0)

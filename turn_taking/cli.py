@@ -23,6 +23,7 @@ from pathlib import Path
 from asr.cli import recognizer_option
 from asr.data.text import per_split
 from asr.vad import STOP_MS
+from turn_taking.detectors.learned import SHIPPED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,27 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("eval", help="evaluate end-of-turn detectors on labelled dialogues")
     e.add_argument("--dialogues", type=Path, required=True, help="labels file of the evaluation split")
     e.add_argument("--tune", type=Path, required=True, help="labels file operating points are chosen on (dev)")
-    e.add_argument("--detectors", default="vad,punct,fusion,adaptive,smart_turn,livekit",
+    e.add_argument("--detectors", default="vad,punct,fusion,adaptive,learned,smart_turn,livekit",
                    help="comma-separated detector names")
     e.add_argument("--out", type=Path, required=True, help="output folder (traces are cached here)")
     e.add_argument("--limit", type=int, default=None, help="first N evaluation dialogues")
     e.add_argument("--tune-limit", type=int, default=None, help="first N tuning dialogues")
-    e.add_argument("--recognizer", default="trade", help="streaming recognizer the detectors read")
-    e.add_argument("--chunk-ms", type=int, default=320)
-    e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="recognizer option, repeatable, e.g. checkpoint=exp/trade-whisper-pauses/final "
-                        "(traces are cached per option set)")
-    e.add_argument("--no-pause-decode", dest="pause_decode", action="store_false",
-                   help="trace the recognizer without telling it of the VAD's pauses, so its sentence ends come "
-                        "only from whole chunks (as before trace version 2): compare the two on the same dialogues")
-    e.add_argument("--vad-pause", type=int, default=None, metavar="MS",
-                   help="trace the recognizer as the agent runs with vad.pause_ms=MS: it also decodes what it has at "
-                        "each pause of MS silence, before the VAD's stop (default: at the stop only)")
-    e.add_argument("--final-recognizer", default=None, metavar="NAME",
-                   help="score the agent's hybrid (stt.final_recognizer=NAME, e.g. faster-whisper): NAME transcribes "
-                        "each VAD segment and its text is the caller's, while the streaming recognizer's marks, "
-                        "partials and end probability go on as before")
-    e.add_argument("--workers", type=int, default=2)
+    _hearing(e)
+    f = sub.add_parser("fit", help="fit the learned end-of-turn policy (detector 'learned') on labelled dialogues, "
+                                   "traced as eval traces them")
+    f.add_argument("--dialogues", type=Path, required=True, help="labels file of the training split")
+    f.add_argument("--limit", type=int, default=None, help="first N dialogues")
+    f.add_argument("--traces", type=Path, default=Path("runs/turn-fit"), help="folder the traces are cached in")
+    f.add_argument("--out", type=Path, default=SHIPPED, help="weights file (default: the shipped one)")
+    _hearing(f)
     args = parser.parse_args(argv)
 
     if args.command == "eval":
@@ -86,19 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         for path in (args.dialogues, args.tune):
             if not path.exists():
                 parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
-        if args.vad_pause is not None and not 0 < args.vad_pause < STOP_MS:
-            parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), got {args.vad_pause}")
-        if args.final_recognizer is not None:
-            from asr.recognizer import available, capabilities
-
-            if args.final_recognizer not in available() or capabilities(args.final_recognizer).streaming:
-                offline = [n for n in available() if not capabilities(n).streaming]
-                parser.error(f"--final-recognizer takes a segmented recognizer ({', '.join(offline)}), "
-                             f"got {args.final_recognizer!r}")
-        listening = {"pause_decode": args.pause_decode, "pause_ms": args.vad_pause}
+        listening = _listening(parser, args)
         evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
                  args.chunk_ms, args.workers, dict(args.option), listening, args.final_recognizer)
         print((args.out / "report.md").read_text())
+        return 0
+
+    if args.command == "fit":
+        from turn_taking.learn import fit_on
+
+        if not args.dialogues.exists():
+            parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
+        listening = _listening(parser, args)
+        print(json.dumps(fit_on(args.dialogues, args.limit, args.traces, args.out, args.recognizer, args.chunk_ms,
+                                args.workers, dict(args.option), listening, args.final_recognizer), indent=1))
         return 0
 
     if args.action == "turns":
@@ -115,3 +109,37 @@ def main(argv: list[str] | None = None) -> int:
 
     print(json.dumps(build(args.out, args.dialogues, args.seed, args.workers, args.text), indent=2))
     return 0
+
+
+def _hearing(p: argparse.ArgumentParser):
+    """How the traced caller is heard: the recognizer and the agent's way of running it."""
+    p.add_argument("--recognizer", default="trade", help="streaming recognizer the detectors read")
+    p.add_argument("--chunk-ms", type=int, default=320)
+    p.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="recognizer option, repeatable, e.g. checkpoint=exp/trade-whisper-pauses/final "
+                        "(traces are cached per option set)")
+    p.add_argument("--no-pause-decode", dest="pause_decode", action="store_false",
+                   help="trace the recognizer without telling it of the VAD's pauses, so its sentence ends come "
+                        "only from whole chunks (as before trace version 2): compare the two on the same dialogues")
+    p.add_argument("--vad-pause", type=int, default=None, metavar="MS",
+                   help="trace the recognizer as the agent runs with vad.pause_ms=MS: it also decodes what it has at "
+                        "each pause of MS silence, before the VAD's stop (default: at the stop only)")
+    p.add_argument("--final-recognizer", default=None, metavar="NAME",
+                   help="score the agent's hybrid (stt.final_recognizer=NAME, e.g. faster-whisper): NAME transcribes "
+                        "each VAD segment and its text is the caller's, while the streaming recognizer's marks, "
+                        "partials and end probability go on as before")
+    p.add_argument("--workers", type=int, default=2)
+
+
+def _listening(parser: argparse.ArgumentParser, args) -> dict:
+    """The checked hearing arguments as ``trace.LISTENING``'s keywords."""
+    if args.vad_pause is not None and not 0 < args.vad_pause < STOP_MS:
+        parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), got {args.vad_pause}")
+    if args.final_recognizer is not None:
+        from asr.recognizer import available, capabilities
+
+        if args.final_recognizer not in available() or capabilities(args.final_recognizer).streaming:
+            offline = [n for n in available() if not capabilities(n).streaming]
+            parser.error(f"--final-recognizer takes a segmented recognizer ({', '.join(offline)}), "
+                         f"got {args.final_recognizer!r}")
+    return {"pause_decode": args.pause_decode, "pause_ms": args.vad_pause}

@@ -73,44 +73,60 @@ def signals(trace: CallerTrace) -> list[Signal]:
     return sorted(out, key=lambda s: s.at)
 
 
+class Listener:
+    """Hands a detector each signal as the agent's turn processor would: the text it reads is
+    the caller's words since the last turn was taken."""
+
+    def __init__(self, detector: EndOfTurnDetector):
+        self.detector = detector
+        self.committed, self.turn_from = "", 0  # the text so far; where the current turn's part of it begins
+        self.onset: float | None = None  # the current silence's onset
+        self.model = f"turn_score:{detector.name}"
+        detector.reset()
+
+    def hear(self, s: Signal):
+        d = self.detector
+        if s.kind == "speech_start":
+            self.onset = None
+            d.on_speech_start(*s.args)
+        elif s.kind == "speech_end":
+            self.onset = s.args[0]
+            d.on_speech_end(*s.args)
+        elif s.kind == "transcript":
+            self.committed, partial = s.args
+            d.on_transcript(f"{self.committed[self.turn_from:]} {partial}".strip(), not partial, s.at)
+        elif s.kind == "sentence_end":
+            d.on_sentence_end(s.args[0], s.args[1], s.at)
+        elif s.kind == "end_prob":
+            d.on_end_probability(s.args[0], s.at)
+        elif s.kind == self.model:
+            d.on_turn_score(s.args[0], s.args[1], s.args[2], s.at)
+
+    def turn_taken(self):
+        self.detector.reset()
+        self.turn_from, self.onset = len(self.committed), None
+
+
 def replay(sigs: list[Signal], detector: EndOfTurnDetector) -> list[Take]:
     """The detector's takes of the turn."""
     takes: list[Take] = []
-    detector.reset()
-    committed, turn_from = "", 0  # the text so far; where the current turn's part of it begins
-    last, onset = 0.0, None  # the last signal's time; the current silence's onset
+    listener = Listener(detector)
+    last = 0.0  # the last signal's time
 
     def take(due: float):
         at = max(due, last)
         ends_at = detector.turn_end_at_s()
         if ends_at is None:
-            ends_at = at if onset is None else onset
+            ends_at = at if listener.onset is None else listener.onset
         takes.append(Take(at, ends_at))
 
-    model = f"turn_score:{detector.name}"
     for s in sigs:
         due = detector.turn_end_due_s()
         if due is not None and due <= s.at:
             take(due)
-            detector.reset()
-            turn_from = len(committed)
+            listener.turn_taken()
         last = s.at
-        if s.kind == "speech_start":
-            onset = None
-            detector.on_speech_start(*s.args)
-        elif s.kind == "speech_end":
-            onset = s.args[0]
-            detector.on_speech_end(*s.args)
-        elif s.kind == "transcript":
-            committed, partial = s.args
-            text = f"{committed[turn_from:]} {partial}".strip()
-            detector.on_transcript(text, not partial, s.at)
-        elif s.kind == "sentence_end":
-            detector.on_sentence_end(s.args[0], s.args[1], s.at)
-        elif s.kind == "end_prob":
-            detector.on_end_probability(s.args[0], s.at)
-        elif s.kind == model:
-            detector.on_turn_score(s.args[0], s.args[1], s.args[2], s.at)
+        listener.hear(s)
     due = detector.turn_end_due_s()
     if due is not None:
         take(due)

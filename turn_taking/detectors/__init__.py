@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from turn_taking.detectors.adaptive import AdaptiveDetector
 from turn_taking.detectors.base import EndOfTurnDetector
+from turn_taking.detectors.learned import LearnedDetector
 from turn_taking.detectors.peers import LiveKitDetector, SmartTurnDetector
 from turn_taking.detectors.punctuation import FusionDetector, PunctuationDetector
 from turn_taking.detectors.silence import SilenceTimerDetector
 
 DETECTORS = {"silence": SilenceTimerDetector, "vad": SilenceTimerDetector, "punct": PunctuationDetector,
-             "fusion": FusionDetector, "adaptive": AdaptiveDetector, "smart_turn": SmartTurnDetector,
+             "fusion": FusionDetector, "adaptive": AdaptiveDetector, "learned": LearnedDetector, "smart_turn": SmartTurnDetector,
              "livekit": LiveKitDetector}
 
 
@@ -20,4 +21,4 @@ def create_detector(name: str, **options) -> EndOfTurnDetector:
 
 
 __all__ = ["EndOfTurnDetector", "SilenceTimerDetector", "PunctuationDetector", "FusionDetector",
-           "AdaptiveDetector", "SmartTurnDetector", "LiveKitDetector", "create_detector"]
+           "AdaptiveDetector", "LearnedDetector", "SmartTurnDetector", "LiveKitDetector", "create_detector"]

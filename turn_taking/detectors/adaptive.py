@@ -88,31 +88,28 @@ def number_digits(words: list[str]) -> int:
     return sum(1 if w in NUMBER_WORDS else sum(c.isdigit() for c in w) for w in run)
 
 
-class AdaptiveDetector(EndOfTurnDetector):
-    name = "adaptive"
+class PauseEvidence(EndOfTurnDetector):
+    """What the recognizer has said about the current pause, collected from the detector hooks:
+    the base of the policies that read it (adaptive here, ``learned``).
 
-    def __init__(self, complete_ms: float = 200, unknown_ms: float = 800, incomplete_ms: float = 2000,
-                 p_complete: float = 0.5, fresh_ms: float = 160, delta_ms: float = 500, final_punct: bool = False):
-        if not 0 <= complete_ms <= unknown_ms <= incomplete_ms:
-            raise ValueError("need 0 ≤ complete_ms ≤ unknown_ms ≤ incomplete_ms, got "
-                             f"{complete_ms}, {unknown_ms}, {incomplete_ms}")
-        if not 0 < p_complete <= 1:
-            raise ValueError(f"p_complete must be in (0, 1], got {p_complete}")
-        self.delay_s = {"complete": complete_ms / 1000, "unknown": unknown_ms / 1000,
-                        "incomplete": incomplete_ms / 1000}
-        self.p_complete, self.fresh_s, self.delta_s = p_complete, fresh_ms / 1000, delta_ms / 1000
-        self.final_punct = final_punct
+    ``delta_ms``: a sentence-end mark belongs to this pause when its audio time is this close to
+    the silence onset; ``fresh_ms``: an end probability computed sooner after the onset than this
+    describes earlier speech and is not read."""
+
+    def __init__(self, fresh_ms: float = 160, delta_ms: float = 500):
+        self.fresh_s, self.delta_s = fresh_ms / 1000, delta_ms / 1000
         self.reset()
 
     def reset(self):
         self._onset: float | None = None
+        self._speech_from: float | None = None  # onset of the speech before this pause
         self._text = ""
         self._p: tuple[float, float] | None = None  # (probability, when)
         self._mark: tuple[float, float] | None = None  # (audio time, when) of the latest mark
         self._text_at, self._final = 0.0, False
 
     def on_speech_start(self, t_s: float):
-        self._onset = None
+        self._onset, self._speech_from = None, t_s
 
     def on_speech_end(self, t_s: float):
         self._onset = t_s
@@ -126,23 +123,60 @@ class AdaptiveDetector(EndOfTurnDetector):
     def on_end_probability(self, p: float, t_s: float):
         self._p = (p, t_s)
 
+    def stretch_s(self) -> float | None:
+        """How long the speech before this pause lasted, if its onset was heard."""
+        return None if self._speech_from is None else self._onset - self._speech_from
+
+    @property
+    def text(self) -> str:
+        """The caller's words of this turn so far."""
+        return self._text
+
+    def pause_mark(self) -> tuple[float, float] | None:
+        """(audio time, when heard) of a sentence-end mark at this pause, if one was heard."""
+        mark = self._mark
+        return mark if mark and abs(mark[0] - self._onset) <= self.delta_s else None
+
+    def fresh_probability(self) -> tuple[float, float] | None:
+        """(end probability, when) computed after the recognizer heard this pause, if any."""
+        p = self._p
+        return p if p and p[1] >= self._onset + self.fresh_s else None
+
+    def final_sentence(self) -> bool:
+        """A final transcript heard during this pause ends in ``.``, ``?`` or ``!`` (a segmented
+        recognizer's, in the agent's hybrid)."""
+        return self._final and self._text_at >= self._onset and self._text.endswith((".", "?", "!"))
+
+
+class AdaptiveDetector(PauseEvidence):
+    name = "adaptive"
+
+    def __init__(self, complete_ms: float = 200, unknown_ms: float = 800, incomplete_ms: float = 2000,
+                 p_complete: float = 0.5, fresh_ms: float = 160, delta_ms: float = 500, final_punct: bool = False):
+        if not 0 <= complete_ms <= unknown_ms <= incomplete_ms:
+            raise ValueError("need 0 ≤ complete_ms ≤ unknown_ms ≤ incomplete_ms, got "
+                             f"{complete_ms}, {unknown_ms}, {incomplete_ms}")
+        if not 0 < p_complete <= 1:
+            raise ValueError(f"p_complete must be in (0, 1], got {p_complete}")
+        self.delay_s = {"complete": complete_ms / 1000, "unknown": unknown_ms / 1000,
+                        "incomplete": incomplete_ms / 1000}
+        self.p_complete, self.final_punct = p_complete, final_punct
+        super().__init__(fresh_ms, delta_ms)
+
     def state(self) -> tuple[str, float]:
         """(state, media time the deciding evidence arrived) for the current pause."""
-        onset = self._onset
-        fresh = onset + self.fresh_s
         cue = tail_cue(self._text)
         if cue == "incomplete":
             return "incomplete", self._text_at
-        mark = self._mark if self._mark and abs(self._mark[0] - onset) <= self.delta_s else None
         if cue == "digits":
             return "unknown", self._text_at
-        if mark:
+        if mark := self.pause_mark():
             return "complete", mark[1]
-        if self.final_punct and self._final and self._text_at >= onset and self._text.endswith((".", "?", "!")):
+        if self.final_punct and self.final_sentence():
             return "complete", self._text_at
-        if self._p and self._p[1] >= fresh and self._p[0] >= self.p_complete:
-            return "complete", self._p[1]
-        return "unknown", onset
+        if (p := self.fresh_probability()) and p[0] >= self.p_complete:
+            return "complete", p[1]
+        return "unknown", self._onset
 
     def turn_end_due_s(self) -> float | None:
         if self._onset is None:

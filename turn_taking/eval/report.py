@@ -22,17 +22,18 @@ PEERS = ("smart_turn", "livekit")
 
 
 def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
-               options: dict, listening: dict = LISTENING, final_recognizer: str | None = None):
+               options: dict, listening: dict = LISTENING, final_recognizer: str | None = None, peers: bool = True):
+    """``peers=False``: without the peer models' scores (what fitting our own policy needs)."""
     dialogues = read_dialogues(labels)[:limit]
-    path = trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer)
-    build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, workers=workers,
+    path = trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer, peers)
+    build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, with_peers=peers, workers=workers,
                  listening=listening, final_recognizer=final_recognizer)
     traces = read_traces(path)
     return replayable(dialogues, traces), traces
 
 
 def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options: dict,
-               listening: dict = LISTENING, final_recognizer: str | None = None) -> Path:
+               listening: dict = LISTENING, final_recognizer: str | None = None, peers: bool = True) -> Path:
     """Traces are cached per split, recognizer setting, checkpoint *content*, trace version, way
     of hearing the VAD and final recognizer: retrained weights at the same path, or a changed way
     of tracing, are traced afresh."""
@@ -42,6 +43,8 @@ def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options:
            **_unlike_the_agent(listening)}
     if listening.get("pause_ms"):  # pauses repeat every pause_ms (they came once per silence before)
         key["pauses"] = "repeated"
+    if not peers:
+        key["peers"] = False
     if final_recognizer:
         key["final"] = {"name": final_recognizer, "weights": weights_fingerprint(final_recognizer)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]

@@ -1,0 +1,120 @@
+"""A learned end-of-turn policy: the chance that the caller has finished, from what the
+recognizer said about this pause and how long the silence has lasted.
+
+The adaptive policy sorts the evidence into three states and waits a hand-set time in each.
+This one weighs the same evidence on one scale — a sentence-end mark at the pause, the LLM's
+end probability, an unfinished tail ("and", "um", an address without its domain), a number
+shorter than a phone number, a question, a segmented recognizer's final sentence, a turn of a
+few words — and lets
+each change how fast the chance grows with the silence. It is a discrete-time hazard model:
+``P(end | evidence, τ) = σ(eᵀ W b(τ))``, with ``e`` the evidence, ``b(τ) = [1, τ, log(τ + 0.05)]``
+the silence so far, fit on training dialogues where each silence is labelled a hold or the end
+of the turn (``python -m turn_taking fit``, ``turn_taking/learn.py``). The turn is taken at the
+first moment the chance reaches ``threshold``, or after ``max_ms`` of silence whatever it says.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from turn_taking.detectors.adaptive import PauseEvidence, tail_cue
+
+EVIDENCE = ("bias", "mark", "p_seen", "p_logit", "incomplete", "digits", "question", "final_sentence", "no_words",
+            "few_words", "comma", "stretch")
+FEW_WORDS = 3  # "Yes.", "No, thanks.", "That's right.": short answers the recognizer seldom marks
+BASIS = ("1", "tau", "log_tau")
+STEP_S = 0.01  # the resolution of the due time
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "learned-eot.json"
+
+
+def basis(tau: np.ndarray) -> np.ndarray:
+    """b(τ) for seconds of silence ``tau``: (..., 3)."""
+    tau = np.asarray(tau, np.float64)
+    return np.stack([np.ones_like(tau), tau, np.log(tau + 0.05)], axis=-1)
+
+
+def evidence(pause: PauseEvidence) -> np.ndarray:
+    """e for the current pause, in EVIDENCE order."""
+    p, cue, text = pause.fresh_probability(), tail_cue(pause.text), pause.text.strip()
+    logit = 0.0 if p is None else float(np.log(np.clip(p[0], 1e-3, 1 - 1e-3) / np.clip(1 - p[0], 1e-3, 1)))
+    words, stretch = len(text.split()), pause.stretch_s()
+    return np.array([1.0, pause.pause_mark() is not None, p is not None, logit / 4, cue == "incomplete",
+                     cue == "digits", text.endswith("?"), pause.final_sentence(), not words, 0 < words <= FEW_WORDS,
+                     text.endswith(","), 0.0 if stretch is None else np.log1p(stretch)], np.float64)
+
+
+@lru_cache(maxsize=8)
+def load_weights(path: str) -> np.ndarray:
+    """W, (evidence, basis), from a file ``python -m turn_taking fit`` wrote."""
+    try:
+        spec = json.loads(Path(path).read_text())
+        w = np.asarray(spec["weights"], np.float64)
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"cannot read learned end-of-turn weights from {path}: {e} "
+                         "(write them with python -m turn_taking fit)") from None
+    if tuple(spec.get("evidence", ())) != EVIDENCE or tuple(spec.get("basis", ())) != BASIS \
+            or w.shape != (len(EVIDENCE), len(BASIS)):
+        raise ValueError(f"{path} was fit for other features ({spec.get('evidence')}, {spec.get('basis')}); "
+                         "refit it with python -m turn_taking fit")
+    return w
+
+
+class LearnedDetector(PauseEvidence):
+    name = "learned"
+
+    def __init__(self, threshold: float = 0.5, max_ms: float = 3000, weights: str | Path = SHIPPED,
+                 fresh_ms: float = 160, delta_ms: float = 500):
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if max_ms <= 0:
+            raise ValueError(f"max_ms must be > 0, got {max_ms}")
+        self.threshold, self.max_s = threshold, max_ms / 1000
+        self.weights = load_weights(str(weights))
+        self._logit = float(np.log(threshold / (1 - threshold)))
+        super().__init__(fresh_ms, delta_ms)
+
+    def reset(self):
+        super().reset()
+        self._known = 0.0  # when the latest evidence arrived
+        self._due: float | None = None  # computed once per change of evidence
+
+    def on_speech_start(self, t_s: float):
+        super().on_speech_start(t_s)
+        self._due = None
+
+    def on_speech_end(self, t_s: float):
+        super().on_speech_end(t_s)
+        self._due = None
+
+    def on_transcript(self, text: str, final: bool, t_s: float):
+        super().on_transcript(text, final, t_s)
+        self._heard(t_s)
+
+    def on_sentence_end(self, mark: str, time_s: float, t_s: float):
+        super().on_sentence_end(mark, time_s, t_s)
+        self._heard(t_s)
+
+    def on_end_probability(self, p: float, t_s: float):
+        super().on_end_probability(p, t_s)
+        self._heard(t_s)
+
+    def _heard(self, t_s: float):
+        self._known, self._due = t_s, None
+
+    def probability(self, tau_s) -> np.ndarray:
+        """P(the turn is over) after ``tau_s`` seconds of this silence, on the current evidence."""
+        return 1 / (1 + np.exp(-(basis(tau_s) @ self.weights.T @ evidence(self))))
+
+    def turn_end_due_s(self) -> float | None:
+        if self._onset is None:
+            return None
+        if self._due is None:
+            start = max(0.0, self._known - self._onset)
+            taus = np.arange(start, self.max_s, STEP_S)
+            hit = np.flatnonzero(basis(taus) @ (self.weights.T @ evidence(self)) >= self._logit)
+            self._due = self._onset + (float(taus[hit[0]]) if len(hit) else max(start, self.max_s))
+        return self._due

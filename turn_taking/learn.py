@@ -1,0 +1,124 @@
+"""Fit the learned end-of-turn policy (``turn_taking.detectors.learned``) on labelled dialogues.
+
+Each dialogue's cached trace is replayed as a call hears it. Every ``step_s`` of every silence
+the VAD reports, while the silence lasts, the evidence the detector holds at that moment is one
+example: labelled 1 inside a labelled end of turn, 0 inside a hold, and left out elsewhere
+(silences nobody labelled, such as a caller's pause over the bot). Only silences still running
+at ``τ`` are examples at ``τ``, so the fit estimates the chance the turn is over given that the
+caller has not resumed yet: what a policy deciding at ``τ`` needs. The turn's text restarts
+when the bot answers each labelled end, as it does once a call takes the turn.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from turn_taking.data.labels import Dialogue
+from turn_taking.detectors.adaptive import PauseEvidence
+from turn_taking.detectors.learned import BASIS, EVIDENCE, basis, evidence
+from turn_taking.eval.metrics import EARLY_S
+from turn_taking.replay import Listener, Signal
+
+STEP_S, MAX_S = 0.05, 3.0
+
+
+class Examples:
+    """Evidence ``e`` (n, evidence), silence so far ``tau`` (n,) and labels ``y`` (n,)."""
+
+    def __init__(self):
+        self.e: list[np.ndarray] = []
+        self.tau: list[float] = []
+        self.y: list[int] = []
+
+    def add(self, dialogue: Dialogue, sigs: list[Signal]):
+        """The examples of one replayed dialogue."""
+        pause = PauseEvidence()
+        listener = Listener(pause)
+        silences = sorted(dialogue.silences, key=lambda s: s.start)
+        answered = sorted(s.end for s in silences if s.label == "eot")
+        last, k = 0.0, 1
+        for s in sigs:
+            onset = listener.onset
+            while onset is not None and k * STEP_S <= MAX_S and (t := onset + k * STEP_S) < s.at:
+                label = _label(silences, t)
+                if t >= last and label is not None:
+                    self.e.append(evidence(pause))
+                    self.tau.append(k * STEP_S)
+                    self.y.append(label)
+                k += 1
+            while answered and s.at >= answered[0]:  # the bot answered: a new turn's text begins
+                listener.turn_taken()
+                answered.pop(0)
+            last = s.at
+            listener.hear(s)
+            if listener.onset != onset:
+                k = 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(self.e).reshape(-1, len(EVIDENCE)), np.asarray(self.tau), np.asarray(self.y, np.float64)
+
+
+def _label(silences, t: float) -> int | None:
+    for s in silences:
+        if s.start - EARLY_S <= t < s.end:
+            return int(s.label == "eot")
+    return None
+
+
+def design(e: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The logistic regression's inputs: every evidence feature times every basis function of τ,
+    (n, evidence × basis), so that ``x · vec(W) = eᵀ W b(τ)``."""
+    return (e[:, :, None] * basis(tau)[:, None, :]).reshape(len(e), -1)
+
+
+def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+    """W (evidence, basis) maximising the mean log-likelihood minus ``l2``·|W|²."""
+    x = design(e, tau)
+
+    def loss(w):
+        z = x @ w
+        nll = np.mean(np.logaddexp(0, z) - y * z)
+        grad = x.T @ (1 / (1 + np.exp(-z)) - y) / len(y)
+        return nll + l2 * w @ w, grad + 2 * l2 * w
+
+    res = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    if not res.success:
+        raise RuntimeError(f"the fit did not converge: {res.message}")
+    return res.x.reshape(len(EVIDENCE), len(BASIS))
+
+
+def save(w: np.ndarray, path: Path, **about):
+    """The weights file: W's rows in EVIDENCE order, one a line, then how they were made."""
+    rows = ",\n".join(f"  {json.dumps(np.round(row, 5).tolist())}" for row in w)
+    more = "".join(f",\n {json.dumps(k)}: {json.dumps(v)}" for k, v in about.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'{{\n "evidence": {json.dumps(EVIDENCE)},\n "basis": {json.dumps(BASIS)},\n'
+                    f' "weights": [\n{rows}\n ]{more}\n}}\n')
+
+
+def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer: str, chunk_ms: int, workers: int,
+           options: dict, listening: dict, final_recognizer: str | None) -> dict:
+    """Trace (cached) and fit on the first ``limit`` dialogues of ``labels``; write ``out``."""
+    import shlex
+    import sys
+
+    from turn_taking.eval.report import traces_for
+
+    pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
+                          final_recognizer, peers=False)
+    examples = Examples()
+    for dialogue, sigs in pairs:
+        examples.add(dialogue, sigs)
+    e, tau, y = examples.arrays()
+    w = fit(e, tau, y)
+    z = design(e, tau) @ w.ravel()
+    about = {"fit_on": f"{labels.name}, {len(pairs)} dialogues", "examples": len(y), "end_examples": int(y.sum()),
+             "log_loss": round(float(np.mean(np.logaddexp(0, z) - y * z)), 4),
+             "recognizer": f"{recognizer}@{chunk_ms}ms" + (f" + {final_recognizer} finals" if final_recognizer else ""),
+             "command": shlex.join(["python", "-m", "turn_taking", *sys.argv[1:]])}
+    save(w, out, **about)
+    return about
