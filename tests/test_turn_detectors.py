@@ -418,11 +418,23 @@ def test_a_bad_weights_file_says_how_to_make_one(tmp_path):
         LearnedDetector(weights=other)
     with pytest.raises(ValueError, match="threshold"):
         LearnedDetector(threshold=1.0, weights=_weights(tmp_path, _w()))
+    with pytest.raises(ValueError, match="python -m turn_taking fit"):
+        LearnedDetector(weights=tmp_path / "missing.json")
+
+
+def test_weights_refit_at_the_same_path_are_read_again(tmp_path):
+    import os
+
+    path = _weights(tmp_path, _w(bias=[1.0, 0.0, 0.0]))
+    assert LearnedDetector(weights=path).weights[0, 0] == 1.0
+    save(_w(bias=[2.0, 0.0, 0.0]), path)
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 1_000_000))
+    assert LearnedDetector(weights=path).weights[0, 0] == 2.0
 
 
 def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_marked_one():
     def heard(text, mark):
-        d = create_detector("learned", threshold=0.9)
+        d = create_detector("learned")
         sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text,)), Signal(1.1, "speech_end", (1.0,))]
         sigs += [Signal(1.2, "sentence_end", (".", 1.0))] if mark else []
         _listen(d, sigs)
@@ -434,4 +446,4 @@ def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_m
         p = [float(d.probability(tau)) for d in cases]
         assert p == sorted(p, reverse=True), (tau, p)
     dues = [d.turn_end_due_s() - 1.0 for d in cases]
-    assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] == pytest.approx(3.0)
+    assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] == pytest.approx(cases[-1].max_s)  # never sure

@@ -24,7 +24,7 @@ def labels(tmp_path_factory):
 
 
 def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
-    names = ["vad", "punct", "fusion", "adaptive", "smart_turn", "livekit"]
+    names = ["vad", "punct", "fusion", "adaptive", "learned", "smart_turn", "livekit"]
     assert main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
                  "--out", str(tmp_path), "--workers", "1"]) == 0
     report = (tmp_path / "report.md").read_text()
@@ -67,6 +67,19 @@ def test_eval_scores_the_hybrid_whose_caller_text_is_whispers_segment_finals(lab
     assert summary["final_transcripts"]["finals"] == len(finals) and summary["final_transcripts"]["p50_ms"] > 200
     rows = json.loads((tmp_path / "sweep-adaptive.json").read_text())["test"]
     assert {r["params"]["final_punct"] for r in rows} == {False, True}
+
+
+def test_fit_writes_weights_the_learned_detector_reads(labels, tmp_path, capsys):
+    out = tmp_path / "learned.json"
+    assert main(["fit", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path / "traces"),
+                 "--out", str(out), "--workers", "1"]) == 0
+    about = json.loads(out.read_text())
+    assert about["end_examples"] > 0 and about["examples"] > about["end_examples"]
+    assert about["command"].startswith("python -m turn_taking fit --dialogues")
+    traces = read_traces(trace_path(labels / "test.jsonl", tmp_path / "traces", "trade", 320, {}, peers=False))
+    assert len(traces) == 2 and not any(t.peers for t in traces.values())  # fitting needs no peer models
+    detector = create_detector("learned", threshold=0.9, weights=str(out))
+    assert detector.weights.shape == (len(about["evidence"]), len(about["basis"]))
 
 
 def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):

@@ -7,17 +7,25 @@ Examples::
     python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-pieces --cut vad
     python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
         --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
+    python -m turn_taking fit --dialogues data/dialogues/train.jsonl --limit 200 --final-recognizer faster-whisper
 
 ``eval`` plays each dialogue's caller channel once through Silero VAD, the streaming recognizer
 and the peer models (cached under OUT/traces, resumable), then sweeps every detector's settings
 over the cached signals: eot-bench cutoff/latency frontiers, TRADE-protocol F1 and a breakdown
 by category, in OUT/report.md with OUT/pareto.png.
+
+``fit`` traces training dialogues the same way and fits the learned detector's weights
+(``turn_taking/detectors/learned.py``); by default it rewrites the shipped file, whose
+"command" field says how it was made. Fit on the way the agent hears the caller: the default
+hybrid needs ``--final-recognizer faster-whisper``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from asr.cli import recognizer_option
@@ -91,8 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dialogues.exists():
             parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
         listening = _listening(parser, args)
-        print(json.dumps(fit_on(args.dialogues, args.limit, args.traces, args.out, args.recognizer, args.chunk_ms,
-                                args.workers, dict(args.option), listening, args.final_recognizer), indent=1))
+        try:
+            command = shlex.join(["python", "-m", "turn_taking", *(sys.argv[1:] if argv is None else argv)])
+            about = fit_on(args.dialogues, args.limit, args.traces, args.out, args.recognizer, args.chunk_ms,
+                           args.workers, dict(args.option), listening, args.final_recognizer, command)
+        except ValueError as e:
+            parser.error(str(e))
+        print(json.dumps(about, indent=1))
         return 0
 
     if args.action == "turns":

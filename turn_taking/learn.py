@@ -101,11 +101,9 @@ def save(w: np.ndarray, path: Path, **about):
 
 
 def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer: str, chunk_ms: int, workers: int,
-           options: dict, listening: dict, final_recognizer: str | None) -> dict:
-    """Trace (cached) and fit on the first ``limit`` dialogues of ``labels``; write ``out``."""
-    import shlex
-    import sys
-
+           options: dict, listening: dict, final_recognizer: str | None, command: str = "") -> dict:
+    """Trace (cached) and fit on the first ``limit`` dialogues of ``labels``; write ``out`` with
+    ``command``, the one that made it."""
     from turn_taking.eval.report import traces_for
 
     pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
@@ -114,11 +112,14 @@ def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer:
     for dialogue, sigs in pairs:
         examples.add(dialogue, sigs)
     e, tau, y = examples.arrays()
+    if not 0 < y.sum() < len(y):
+        raise ValueError(f"{labels}: {len(pairs)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} hold "
+                         "examples; a fit needs both (more dialogues, or labels from python -m turn_taking data build)")
     w = fit(e, tau, y)
     z = design(e, tau) @ w.ravel()
     about = {"fit_on": f"{labels.name}, {len(pairs)} dialogues", "examples": len(y), "end_examples": int(y.sum()),
              "log_loss": round(float(np.mean(np.logaddexp(0, z) - y * z)), 4),
              "recognizer": f"{recognizer}@{chunk_ms}ms" + (f" + {final_recognizer} finals" if final_recognizer else ""),
-             "command": shlex.join(["python", "-m", "turn_taking", *sys.argv[1:]])}
+             "command": command}
     save(w, out, **about)
     return about

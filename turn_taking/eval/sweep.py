@@ -27,8 +27,9 @@ GRIDS: dict[str, dict[str, list]] = {
     "adaptive": {"complete_ms": [100, 200, 300, 500, 800, 1200], "unknown_ms": [400, 600, 800, 1000, 1300, 1800, 2400],
                  "incomplete_ms": [1300, 1800, 2400, 3000], "p_complete": [0.2, 0.5, 0.8],
                  "final_punct": [False, True]},
-    "learned": {"threshold": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99],
-                "max_ms": [1500, 2000, 3000]},
+    # the share of ends among silences still running is high, so the thresholds that matter are too
+    "learned": {"threshold": [0.5, 0.6, 0.7, 0.75, 0.8, 0.83, 0.86, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96,
+                              0.97, 0.98, 0.99], "max_ms": [2000, 3000]},
     "smart_turn": {"threshold": [0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99], "heard_ms": HEARD_MS,
                    "stop_ms": [600, 1000, 1500, 2000, 3000]},
     "livekit": {"threshold": [0.1, 0.2, 0.36, 0.5, 0.7, 0.9], "heard_ms": HEARD_MS,
