@@ -13,7 +13,7 @@ from turn_taking.detectors.adaptive import number_digits, tail_cue
 from turn_taking.detectors.learned import BASIS, EVIDENCE, STEP_S, LearnedDetector, basis
 from turn_taking.learn import Examples, design, fit, save
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
-from turn_taking.replay import Signal, Take, replay, signals
+from turn_taking.replay import Listener, Signal, Take, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
 from asr.vad import WINDOW_S, SpeechSegmenter, speech_boundaries
 
@@ -345,10 +345,9 @@ def test_fit_recovers_the_hazard_it_was_drawn_from():
 
 
 def _listen(detector, sigs):
+    listener = Listener(detector)
     for s in sigs:
-        {"speech_start": lambda a: detector.on_speech_start(*a), "speech_end": lambda a: detector.on_speech_end(*a),
-         "transcript": lambda a: detector.on_transcript(a[0], True, s.at),
-         "sentence_end": lambda a: detector.on_sentence_end(a[0], a[1], s.at)}[s.kind](s.args)
+        listener.hear(s)
 
 
 def test_due_is_the_first_moment_the_chance_reaches_the_threshold_never_before_the_evidence(tmp_path):
@@ -356,7 +355,7 @@ def test_due_is_the_first_moment_the_chance_reaches_the_threshold_never_before_t
     path = _weights(tmp_path, w)
     for text, mark, heard in (("I need a refund", True, 1.25), ("I called and", False, 1.1), ("hi", False, 1.1)):
         d = LearnedDetector(threshold=0.6, max_ms=2500, weights=path)
-        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text,)),
+        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text, "")),
                 Signal(1.1, "speech_end", (1.0,))]
         if mark:
             sigs.append(Signal(heard, "sentence_end", (".", 1.0)))
@@ -435,7 +434,7 @@ def test_weights_refit_at_the_same_path_are_read_again(tmp_path):
 def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_marked_one():
     def heard(text, mark):
         d = create_detector("learned")
-        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text,)), Signal(1.1, "speech_end", (1.0,))]
+        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text, "")), Signal(1.1, "speech_end", (1.0,))]
         sigs += [Signal(1.2, "sentence_end", (".", 1.0))] if mark else []
         _listen(d, sigs)
         return d

@@ -127,6 +127,10 @@ class PauseEvidence(EndOfTurnDetector):
         """How long the speech before this pause lasted, if its onset was heard."""
         return None if self._speech_from is None else self._onset - self._speech_from
 
+    def heard_at(self) -> float:
+        """When the latest evidence (words, a mark, an end probability) arrived."""
+        return max(self._text_at, self._mark[1] if self._mark else 0.0, self._p[1] if self._p else 0.0)
+
     @property
     def text(self) -> str:
         """The caller's words of this turn so far."""

@@ -85,36 +85,7 @@ class LearnedDetector(PauseEvidence):
             raise ValueError(f"max_ms must be > 0, got {max_ms}")
         self.threshold, self.max_s = threshold, max_ms / 1000
         self.weights = load_weights(weights)
-        self._logit = float(np.log(threshold / (1 - threshold)))
         super().__init__(fresh_ms, delta_ms)
-
-    def reset(self):
-        super().reset()
-        self._known = 0.0  # when the latest evidence arrived
-        self._due: float | None = None  # computed once per change of evidence
-
-    def on_speech_start(self, t_s: float):
-        super().on_speech_start(t_s)
-        self._due = None
-
-    def on_speech_end(self, t_s: float):
-        super().on_speech_end(t_s)
-        self._due = None
-
-    def on_transcript(self, text: str, final: bool, t_s: float):
-        super().on_transcript(text, final, t_s)
-        self._heard(t_s)
-
-    def on_sentence_end(self, mark: str, time_s: float, t_s: float):
-        super().on_sentence_end(mark, time_s, t_s)
-        self._heard(t_s)
-
-    def on_end_probability(self, p: float, t_s: float):
-        super().on_end_probability(p, t_s)
-        self._heard(t_s)
-
-    def _heard(self, t_s: float):
-        self._known, self._due = t_s, None
 
     def probability(self, tau_s) -> np.ndarray:
         """P(the turn is over) after ``tau_s`` seconds of this silence, on the current evidence."""
@@ -123,9 +94,7 @@ class LearnedDetector(PauseEvidence):
     def turn_end_due_s(self) -> float | None:
         if self._onset is None:
             return None
-        if self._due is None:
-            start = max(0.0, self._known - self._onset)
-            taus = np.arange(start, self.max_s, STEP_S)
-            hit = np.flatnonzero(basis(taus) @ (self.weights.T @ evidence(self)) >= self._logit)
-            self._due = self._onset + (float(taus[hit[0]]) if len(hit) else max(start, self.max_s))
-        return self._due
+        start = max(0.0, self.heard_at() - self._onset)  # no decision before the evidence it reads
+        taus = np.arange(start, self.max_s, STEP_S)
+        hit = np.flatnonzero(self.probability(taus) >= self.threshold)
+        return self._onset + (float(taus[hit[0]]) if len(hit) else max(start, self.max_s))
