@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asr.recognizer import available, capabilities
-from asr.vad import POST_ROLL_MS, PRE_ROLL_MS, STOP_MS
+from asr.vad import PAUSE_MS, POST_ROLL_MS, PRE_ROLL_MS, STOP_MS
 from turn_taking.bargein import BargeInPolicy
 from turn_taking.detectors import create_detector
 
@@ -35,15 +35,16 @@ class VADConfig(_Strict):
     confidence: float = Field(0.5, gt=0, lt=1, description="speech probability threshold")
     start_ms: int = Field(200, ge=0, le=2000, description="speech needed before speech start fires")
     stop_ms: int = Field(STOP_MS, ge=32, le=3000, description="silence needed before speech stop fires")
-    pause_ms: int | None = Field(None, ge=32, description="silence after which (and again after each further "
+    pause_ms: int | None = Field(PAUSE_MS, ge=32, description="silence after which (and again after each further "
                                  "pause_ms) a streaming recognizer also decodes what it has heard, so its "
-                                 "sentence-end marks come before the stop (e.g. 80; asr/RESULTS.md, decoding "
-                                 "again as the silence grows); none: at the stop only")
+                                 "sentence-end marks come before the stop (asr/RESULTS.md, decoding again as "
+                                 "the silence grows); null: at the stop only")
 
     @model_validator(mode="after")
     def _pause_before_stop(self):
         if self.pause_ms is not None and self.pause_ms >= self.stop_ms:
-            raise ValueError(f"vad.pause_ms ({self.pause_ms}) must be shorter than vad.stop_ms ({self.stop_ms})")
+            raise ValueError(f"vad.pause_ms ({self.pause_ms}) must be shorter than vad.stop_ms ({self.stop_ms}): "
+                             "set a shorter vad.pause_ms, or vad.pause_ms=null to decode at the stop only")
         return self
 
 

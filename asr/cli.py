@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from asr.data.text import per_split
-from asr.vad import STOP_MS
+from asr.vad import PAUSE_MS, STOP_MS
 
 
 def recognizer_option(text: str) -> tuple[str, object]:
@@ -82,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"{STOP_MS}, the agent's; asr.utterances; streaming recognizers with --chunk-ms). The "
                         "table then also gives when the VAD heard the end of speech, which no sentence end beats")
     e.add_argument("--vad-pause", type=int, default=None, metavar="MS",
-                   help="with --vad: the stream also decodes what it has at each pause of MS silence (under "
-                        "STOP_MS), so its sentence-end marks come out before the stop, as the agent does with "
-                        "vad.pause_ms=MS (default: at the stop only)")
+                   help="with --vad: the stream also decodes what it has at each MS of silence (under STOP_MS), "
+                        "so its sentence-end marks come out before the stop, as the agent does with "
+                        f"vad.pause_ms=MS (default {PAUSE_MS}, the agent's; 0: at the stop only, as every --vad "
+                        "run before 2026-12-06)")
     e.add_argument("--out", type=Path, help="folder for results.json and results.md")
     e.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                     help="recognizer option, repeatable: checkpoint=DIR, beam=4, blank_penalty=0.5, "
@@ -183,15 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --vad drives a streaming recognizer: give a streaming --recognizer and --chunk-ms",
                   file=sys.stderr)
             return 2
-        if args.vad_pause is not None and not (args.vad and 0 < args.vad_pause < args.vad):
+        pause = PAUSE_MS if args.vad_pause is None else args.vad_pause
+        if args.vad_pause is not None and not args.vad or args.vad and not 0 <= pause < args.vad:
             print(f"error: --vad-pause needs --vad and a pause shorter than its stop ({args.vad or STOP_MS} ms), "
-                  f"got {args.vad_pause}", file=sys.stderr)
+                  f"or 0 for none, got {pause}", file=sys.stderr)
             return 2
         from asr.data.manifest import ManifestError
 
         try:
             run(args.recognizer, args.manifest, args.out, args.limit, chunks, args.concurrency, dict(args.option),
-                args.join, args.lead_silence, args.vad, args.vad_pause)
+                args.join, args.lead_silence, args.vad, (pause or None) if args.vad else None)
         except (ManifestError, TypeError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -55,6 +55,9 @@ class SpeechBoundary:
 
 
 STOP_MS = 200  # silence before a speech stop fires, unless configured: the agent's default
+# silence after which, and again after each further PAUSE_MS, a streaming recognizer also decodes
+# what it has, so sentence-end marks come before the stop: the agent's default (asr/RESULTS.md)
+PAUSE_MS = 80
 # audio a segmented recognizer hears around each VAD segment (the agent's default): the VAD hears
 # speech start late and cuts trailing sounds
 PRE_ROLL_MS, POST_ROLL_MS = 300, 150

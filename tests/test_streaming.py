@@ -184,6 +184,20 @@ def test_transcribe_cli_prints_json(speech, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args,msg", [
+    (["--vad", "64"], "got 80"),  # the agent's 80 ms pause is not under a 64 ms stop
+    (["--vad-pause", "96"], "needs --vad"),
+    (["--vad", "--vad-pause", "200"], "shorter than its stop"),
+])
+def test_eval_vad_pause_errors_say_what_to_give(tmp_path, capsys, args, msg):
+    from asr.cli import main
+
+    base = ["eval", "--recognizer", "trade", "--manifest", str(tmp_path / "m.jsonl"), "--chunk-ms", "640",
+            "--out", str(tmp_path / "out")]
+    assert main(base + args) == 2
+    assert msg in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_memory_benchmark_cache_stops_growing():
     import torch
 

@@ -10,7 +10,7 @@ from turn_taking.data.build import build
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.peers import PeerModels
 from turn_taking.eval.report import trace_path
-from turn_taking.trace import caller_channel, read_traces
+from turn_taking.trace import LISTENING, caller_channel, read_traces
 from asr.vad import STOP_MS
 
 pytestmark = pytest.mark.models
@@ -104,6 +104,12 @@ def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
     assert dues == pytest.approx([0.3, 2.0], abs=1e-3)
 
 
+def test_traces_hear_the_caller_as_the_agent_does_by_default():
+    from agent.config import VADConfig
+
+    assert LISTENING == {"pause_decode": True, "pause_ms": VADConfig().pause_ms}
+
+
 def test_traces_are_keyed_by_checkpoint_content(tmp_path):
     """Retrained weights at the same path must not reuse the old weights' traces."""
     import shutil
@@ -120,8 +126,9 @@ def test_traces_are_keyed_by_checkpoint_content(tmp_path):
     assert trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)}) != before
     assert trace_path(labels, tmp_path, "trade", 640, {}) != trace_path(labels, tmp_path, "trade", 320, {})
     agent = trace_path(labels, tmp_path, "trade", 320, {})
-    assert agent == trace_path(labels, tmp_path, "trade", 320, {}, {"pause_decode": True, "pause_ms": None})
-    for unlike in ({"pause_decode": False, "pause_ms": None}, {"pause_decode": True, "pause_ms": 96}):
+    assert agent == trace_path(labels, tmp_path, "trade", 320, {}, {"pause_decode": True, "pause_ms": 80})
+    for unlike in ({"pause_decode": False, "pause_ms": 80}, {"pause_decode": True, "pause_ms": None},
+                   {"pause_decode": True, "pause_ms": 96}):
         assert trace_path(labels, tmp_path, "trade", 320, {}, unlike) != agent
     assert trace_path(labels, tmp_path, "trade", 320, {}, final_recognizer="faster-whisper") != agent
     from asr.recognizer import weights_fingerprint

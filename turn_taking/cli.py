@@ -32,6 +32,7 @@ from asr.cli import recognizer_option
 from asr.data.text import per_split
 from asr.vad import STOP_MS
 from turn_taking.detectors.learned import SHIPPED
+from turn_taking.trace import LISTENING
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,9 +135,10 @@ def _hearing(p: argparse.ArgumentParser):
     p.add_argument("--no-pause-decode", dest="pause_decode", action="store_false",
                    help="trace the recognizer without telling it of the VAD's pauses, so its sentence ends come "
                         "only from whole chunks (as before trace version 2): compare the two on the same dialogues")
-    p.add_argument("--vad-pause", type=int, default=None, metavar="MS",
+    p.add_argument("--vad-pause", type=int, default=LISTENING["pause_ms"], metavar="MS",
                    help="trace the recognizer as the agent runs with vad.pause_ms=MS: it also decodes what it has at "
-                        "each pause of MS silence, before the VAD's stop (default: at the stop only)")
+                        "each MS of silence, before the VAD's stop (default: %(default)s, the agent's; 0: at the "
+                        "stop only)")
     p.add_argument("--final-recognizer", default=None, metavar="NAME",
                    help="score the agent's hybrid (stt.final_recognizer=NAME, e.g. faster-whisper): NAME transcribes "
                         "each VAD segment and its text is the caller's, while the streaming recognizer's marks, "
@@ -146,8 +148,9 @@ def _hearing(p: argparse.ArgumentParser):
 
 def _listening(parser: argparse.ArgumentParser, args) -> dict:
     """The checked hearing arguments as ``trace.LISTENING``'s keywords."""
-    if args.vad_pause is not None and not 0 < args.vad_pause < STOP_MS:
-        parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), got {args.vad_pause}")
+    if not 0 <= args.vad_pause < STOP_MS:
+        parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), or 0 for none, "
+                     f"got {args.vad_pause}")
     if args.final_recognizer is not None:
         from asr.recognizer import available, capabilities
 
@@ -155,4 +158,4 @@ def _listening(parser: argparse.ArgumentParser, args) -> dict:
             offline = [n for n in available() if not capabilities(n).streaming]
             parser.error(f"--final-recognizer takes a segmented recognizer ({', '.join(offline)}), "
                          f"got {args.final_recognizer!r}")
-    return {"pause_decode": args.pause_decode, "pause_ms": args.vad_pause}
+    return {"pause_decode": args.pause_decode, "pause_ms": args.vad_pause or None}

@@ -16,9 +16,9 @@ would hear it, and records:
 
 The recognizer hears the caller as the agent's STT processor does (``asr.utterances``): the
 agent's VAD opens a stream 0.3 s before each stretch of speech, has it decode what it has at
-the stop (``RecognizerStream.pause``; also at each shorter pause with ``vad.pause_ms``), and
-has it closed at the push after the stop. ``LISTENING`` is that setting; a trace may change it (``VADUtterances``
-keywords) to measure what each part is worth. The detectors read a faster VAD
+each ``vad.pause_ms`` of silence and at the stop (``RecognizerStream.pause``), and has it closed
+at the push after the stop. ``LISTENING`` is that setting (the agent's ``vad`` defaults); a trace
+may change it (``VADUtterances`` keywords) to measure what each part is worth. The detectors read a faster VAD
 (``VAD_PARAMS``) of their own.
 """
 
@@ -38,12 +38,12 @@ from asr.recognizer import Recognizer, StreamingRecognizer, feed_live
 from asr.utterances import VADUtterances
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
-from asr.vad import POST_ROLL_MS, PRE_ROLL_MS, WINDOW_S, SileroVAD, speech_boundaries
+from asr.vad import PAUSE_MS, POST_ROLL_MS, PRE_ROLL_MS, WINDOW_S, SileroVAD, speech_boundaries
 
 TRACE_VERSION = 5  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech;
 # 4: a pause's sentence end is announced once, however the stream later spells the words before it;
 # 5: TRADE's decode is ~40 % cheaper (same words), and a trace times it
-LISTENING = {"pause_decode": True, "pause_ms": None}  # how the agent's recognizer hears its VAD, by default
+LISTENING = {"pause_decode": True, "pause_ms": PAUSE_MS}  # how the agent's recognizer hears its VAD, by default (vad.*)
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
 PEER_OFFSETS_S = (0.1, 0.2, 0.4)  # silence before a peer model is asked (pipecat/LiveKit use 0.2)

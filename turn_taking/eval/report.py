@@ -40,19 +40,13 @@ def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options:
     from asr.recognizer import weights_fingerprint
 
     key = {**options, "weights": weights_fingerprint(recognizer, **options), "trace": TRACE_VERSION,
-           **_unlike_the_agent(listening)}
-    if listening.get("pause_ms"):  # pauses repeat every pause_ms (they came once per silence before)
-        key["pauses"] = "repeated"
+           "listening": listening}
     if not peers:
         key["peers"] = False
     if final_recognizer:
         key["final"] = {"name": final_recognizer, "weights": weights_fingerprint(final_recognizer)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
-
-
-def _unlike_the_agent(listening: dict) -> dict:
-    return {k: v for k, v in listening.items() if v != LISTENING[k]}
 
 
 def _fmt(r: dict | None, key: str) -> str:
@@ -98,7 +92,7 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
                                                   "caller_wer": heard, "final_transcripts": finals}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
-    described += "".join(f", {k}={v}" for k, v in sorted(_unlike_the_agent(listening).items()))
+    described += "".join(f", {k}={v}" for k, v in sorted(listening.items()))
     described += f", final transcripts by {final_recognizer}" if final_recognizer else ""
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
                                    + recognizer_markdown(marks, heard, finals) + bargein_markdown(barge_in))
