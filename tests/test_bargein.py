@@ -4,7 +4,7 @@ import pytest
 
 from turn_taking.bargein import Action, BargeInClassifier, BargeInPolicy
 from turn_taking.data.labels import Dialogue, Overlap, Turn
-from turn_taking.eval.bargein import BargeInScores, bot_intervals, replay_bargein
+from turn_taking.eval.bargein import BargeInScores, bot_intervals, choose, replay_bargein
 from turn_taking.replay import Signal
 
 
@@ -89,3 +89,14 @@ def test_scores_count_false_interruptions_pauses_and_stop_latency():
     cut.add(d, bots, replay_bargein(sigs, bots, BargeInPolicy(pause_on_speech=False, max_backchannel_s=0,
                                                                       keywords=False)))
     assert cut.summary()["false_interruption_rate"] == 1 and cut.summary()["stop_p50_ms"] == pytest.approx(70)
+
+
+def test_dev_choice_misses_fewest_within_the_false_bar_and_breaks_ties_towards_longer_backchannels():
+    def row(max_s, false, missed, confirm=600.0):
+        return {"params": {"max_backchannel_s": max_s}, "false_interruption_rate": false, "missed_rate": missed,
+                "stop_p50_ms": 90.0, "confirm_p50_ms": confirm, "pause_p50_ms": 480.0}
+
+    rows = [row(0.6, 0.20, 0.0), row(0.8, 0.04, 0.02), row(1.0, 0.0, 0.0), row(1.2, 0.0, 0.0), row(1.4, 0.0, 0.1)]
+    assert choose(rows)["params"]["max_backchannel_s"] == 1.2  # 1.0 and 1.2 tie on dev: keep the margin
+    assert choose(rows[:2])["params"]["max_backchannel_s"] == 0.8  # within the bar beats fewer misses over it
+    assert choose([row(0.6, 0.2, 0.0), row(0.8, 0.1, 0.0)])["params"]["max_backchannel_s"] == 0.8  # none within

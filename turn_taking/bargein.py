@@ -33,7 +33,7 @@ class BargeInPolicy(BaseModel, extra="forbid"):
     pause_on_speech: bool = True  # pause bot audio at the caller's speech onset
     # the defaults are the setting chosen on the dev dialogues with the shipped recognizer
     # (turn_taking/RESULTS.md, barge-in)
-    max_backchannel_s: float = Field(1.0, ge=0)  # caller speech this long is an interruption (0: any)
+    max_backchannel_s: float = Field(1.2, ge=0)  # caller speech this long is an interruption (0: any)
     keywords: bool = True  # an interruption word interrupts at once
     resume_after_s: float = Field(0.2, ge=0)  # caller silence after which a paused bot resumes
 

@@ -119,8 +119,10 @@ def sweep_bargein(name: str, pairs: list[tuple[Dialogue, list[Signal]]], split: 
 
 def choose(rows: list[dict], max_false: float = 0.05) -> dict:
     """On dev: the fewest missed interruptions with at most ``max_false`` false interruptions,
-    then the fastest stop, the fastest confirmation, the shortest pauses (the least false otherwise)."""
+    then the fastest stop, the fastest confirmation, the shortest pauses (the least false otherwise).
+    Where dev cannot tell settings apart, the longest ``max_backchannel_s``: it costs nothing there
+    and leaves room for backchannels longer than dev's."""
     ok = [r for r in rows if r["false_interruption_rate"] <= max_false] or \
         [min(rows, key=lambda r: r["false_interruption_rate"])]
     return min(ok, key=lambda r: (r["missed_rate"], r["stop_p50_ms"] or 1e9, r["confirm_p50_ms"] or 1e9,
-                                  r["pause_p50_ms"] or 0))
+                                  r["pause_p50_ms"] or 0, -r["params"]["max_backchannel_s"]))
