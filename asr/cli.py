@@ -184,10 +184,14 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --vad drives a streaming recognizer: give a streaming --recognizer and --chunk-ms",
                   file=sys.stderr)
             return 2
+        if args.vad_pause is not None and not args.vad:
+            print("error: --vad-pause needs --vad (it says how the VAD-driven stream decodes at pauses)",
+                  file=sys.stderr)
+            return 2
         pause = PAUSE_MS if args.vad_pause is None else args.vad_pause
-        if args.vad_pause is not None and not args.vad or args.vad and not 0 <= pause < args.vad:
-            print(f"error: --vad-pause needs --vad and a pause shorter than its stop ({args.vad or STOP_MS} ms), "
-                  f"or 0 for none, got {pause}", file=sys.stderr)
+        if args.vad and not 0 <= pause < args.vad:
+            print(f"error: --vad-pause takes a pause shorter than the VAD's stop ({args.vad} ms), or 0 for none, "
+                  f"got {pause}", file=sys.stderr)
             return 2
         from asr.data.manifest import ManifestError
 
