@@ -224,13 +224,16 @@ class UserTurnProcessor(FrameProcessor):
             due = self.detector.turn_end_due_s()
         if due is None:
             return
-        deadline = self.clock.now() + TRANSCRIPT_WAIT_S
-        while self._transcribed_s < self._last_speech_end_s and self.clock.now() < deadline:
-            self._transcript_arrived.clear()
-            try:
-                await asyncio.wait_for(self._transcript_arrived.wait(), deadline - self.clock.now())
-            except TimeoutError:
-                log.warning("no transcript after %.1f s; taking the turn with what arrived", TRANSCRIPT_WAIT_S)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that comes as
+        # the awaited transcript arrives, and this decision is cancelled exactly then (the
+        # transcript re-decides the pause); the frame loop would wait out the whole deadline
+        try:
+            async with asyncio.timeout(TRANSCRIPT_WAIT_S):
+                while self._transcribed_s < self._last_speech_end_s:
+                    self._transcript_arrived.clear()
+                    await self._transcript_arrived.wait()
+        except TimeoutError:
+            log.warning("no transcript after %.1f s; taking the turn with what arrived", TRANSCRIPT_WAIT_S)
         self._committing = True
         try:
             await self._take_turn()

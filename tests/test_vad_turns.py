@@ -93,6 +93,27 @@ async def test_a_late_transcript_is_waited_for_not_split():
     await runner
 
 
+async def test_transcripts_arriving_while_the_turn_waits_for_them_all_join_it_at_once():
+    """The timer has run out at the second stretch's stop and the turn waits for transcripts;
+    the first one re-decides the pause (cancelling that wait as it wakes) and the second follows
+    at once. Both join the turn, taken without waiting out the transcript deadline."""
+    task, turns, sink, runner = await _turn_task(end_silence_ms=50)
+    now = task.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now - 2.0))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now - 1.0))
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now - 0.8))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now))
+    await asyncio.sleep(0.2)  # past the timer: the decision waits for both transcripts
+    await task.queue_frame(TranscriptionFrame(text="Great, thank you so much.", segment_end_s=now - 1.0))
+    await task.queue_frame(TranscriptionFrame(text="Goodbye!", segment_end_s=now))
+    async with asyncio.timeout(1.0):  # the transcript deadline is 5 s
+        while not sink.of(UserTurnFrame):
+            await asyncio.sleep(0.01)
+    assert [t.text for t in sink.of(UserTurnFrame)] == ["Great, thank you so much. Goodbye!"]
+    await task.cancel()
+    await runner
+
+
 async def test_speech_resuming_inside_the_timer_continues_the_turn():
     task, turns, sink, runner = await _turn_task(end_silence_ms=300)
     now = task.clock.now()
