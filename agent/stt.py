@@ -79,12 +79,11 @@ class AudioHistory:
 
     async def wait_until(self, t_s: float, timeout_s: float):
         """Wait until audio up to ``t_s`` has arrived (or the timeout passes)."""
-        async def _wait():
-            while self.end_s < t_s:
-                self.changed.clear()
-                await self.changed.wait()
-        try:
-            await asyncio.wait_for(_wait(), timeout_s)
+        try:  # asyncio.timeout: a cancel never gets lost if audio arrives with it (agent/turns.py)
+            async with asyncio.timeout(timeout_s):
+                while self.end_s < t_s:
+                    self.changed.clear()
+                    await self.changed.wait()
         except TimeoutError:
             pass
 

@@ -151,8 +151,9 @@ class AudioOutput(FrameProcessor):
                 if not self._speaking and self._tts_done:
                     self._drained.set()
                 self._audio_arrived.clear()
-                try:
-                    await asyncio.wait_for(self._audio_arrived.wait(), tick if self._speaking else None)
+                try:  # asyncio.timeout: a cancel never gets lost if audio arrives with it (agent/turns.py)
+                    async with asyncio.timeout(tick if self._speaking else None):
+                        await self._audio_arrived.wait()
                 except TimeoutError:
                     pass
                 continue
