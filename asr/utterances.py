@@ -12,7 +12,7 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
   the stream's ``pause`` decode, whose sentence ends and end probability reach turn-taking
   before the stop; the stream goes on;
 - ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode again, now
-  with the silence up to the stop. At the next push the stream is closed: padded
+  with the silence up to the stop (TRADE skips it once a pause has ended a sentence). At the next push the stream is closed: padded
   with silence until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is
   silence, so the padding stands in for the audio it would otherwise wait for), its words
   committed (``RecognizerStream.commit``) and its trailing punctuation flushed. The caller's
@@ -45,7 +45,7 @@ import numpy as np
 from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd, StreamEvent, Word
 from asr.recognizer import RecognizerStream, StreamingRecognizer
-from asr.vad import STOP_MS, SileroVAD, SpeechSegmenter, StreamingVAD
+from asr.vad import PAUSE_MS, STOP_MS, SileroVAD, SpeechSegmenter, StreamingVAD
 
 HOLD_S = 1.5  # audio kept for the next stream: covers the VAD's start delay
 LEAD_S = 0.3  # audio before the speech onset a fresh stream hears
@@ -231,8 +231,9 @@ class VADStream(RecognizerStream):
 
 class VADUtterances(StreamingRecognizer):
     def __init__(self, recognizer: StreamingRecognizer, vad: SileroVAD | None = None, stop_ms: float = STOP_MS,
-                 pause_decode: bool = True, pause_ms: float | None = None):
-        """``pause_ms``: also decode at that much silence, before the stop (``SpeechSegmenter``)."""
+                 pause_decode: bool = True, pause_ms: float | None = PAUSE_MS):
+        """``pause_ms``: also decode at each that much silence before the stop, as the agent does by
+        default (``SpeechSegmenter``); None: at the stop only."""
         self.recognizer, self.vad, self.pause_decode = recognizer, vad or SileroVAD(), pause_decode
         self.segmenter = SpeechSegmenter(stop_ms=stop_ms, pause_ms=pause_ms)  # never fed: each stream gets a fresh copy
         self.name = f"{recognizer.name}+vad" + (f"+pause{pause_ms:g}" if pause_ms else "")

@@ -86,6 +86,22 @@ def test_a_pause_announces_each_sentence_end_sooner_and_once(trade, speech):
         assert abs(e.time_s - end) < 0.3 and e.emitted_s <= arrived + 1e-9
 
 
+def test_a_run_of_marks_ends_one_sentence_and_a_mark_inside_a_word_ends_none(trade):
+    """"a.m..!" is one sentence end (the first mark of the run), not three; the "." of "a.m." and
+    of "example.com" is inside a word. Announcing the others told turn-taking a sentence had
+    ended where it had not, or twice."""
+    from asr.models.trade.search import Hyp
+    from asr.recognizers.trade import PauseMarks
+
+    ids = {t: i for i, t in trade.model.vocab.token_text.items()}
+    text = [" Mail", " me", " at", " 5", " a", ".", "m", "..", "!", " at", " example", ".", "com", ".?"]
+    hyp = Hyp([ids[t] for t in text], [0.1 * k for k in range(len(text))])
+    stream = trade.stream()
+    stream.received = 2 * SAMPLE_RATE  # a mark is never stamped after the audio heard
+    marks = stream._new_marks(hyp, len(text), PauseMarks())
+    assert [(e.mark, e.time_s) for e in marks] == [("..", pytest.approx(0.7)), (".?", pytest.approx(1.3))]
+
+
 def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
     from asr.utterances import UtteranceStreams
 
@@ -292,4 +308,4 @@ def test_vad_driven_streams_hear_each_stretch_of_speech_in_its_own_stream(trade,
     for text, line in zip(heard, [lines[0], lines[2]]):
         assert word_errors(line, text).wer < 0.4, (line, text)
     assert stream.utterances.streams_started == 3  # one per stretch of speech, and a fresh one waiting
-    assert rec.name == "trade+vad" and rec.chunk_ms == trade.chunk_ms
+    assert rec.name == "trade+vad+pause80" and rec.chunk_ms == trade.chunk_ms  # the agent's pauses, by default

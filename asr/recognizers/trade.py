@@ -16,10 +16,11 @@ a sentence-end mark or end-of-text): the graded form of the same signal, availab
 chunk, which turn-taking uses before a mark is committed.
 
 ``pause()`` (the VAD heard silence) decodes the audio since the last whole chunk at once, on
-copies of the stream's state, as if the stream ended there: its sentence-end marks and its end
-probability reach turn-taking a chunk and a look-ahead sooner. The stream itself goes on
-unchanged, and a mark is announced once however many decodes find it and however each spells
-the words before it (``PauseMarks``).
+copies of the stream's state, as if the stream ended there (so a last word's mark comes at once):
+its sentence-end marks and its end probability reach turn-taking a chunk and a look-ahead
+sooner. The stream itself goes on unchanged, and a mark is announced once however many decodes
+find it and however each spells the words before it (``PauseMarks``). Once a pause has ended a
+sentence, further pauses in the same silence are not decoded.
 
 ``trade-offline`` decodes a whole clip with full-context attention from the same checkpoint.
 """
@@ -116,6 +117,11 @@ class TradeOfflineRecognizer(Recognizer):
         return Transcript(" ".join(w.text for w in words), words)
 
 
+def _is_mark(text: str) -> bool:
+    """A sentence-end token: ".", "?", "!" or a run of them in one token ("..", ".?")."""
+    return bool(text.strip()) and set(text.strip()) <= set("".join(SENTENCE_END))
+
+
 def _words(model: Trade, tokens: list[int], times: list[float]) -> list[Word]:
     """Group tokens into words at leading whitespace; punctuation stays with its word."""
     words: list[Word] = []
@@ -204,17 +210,25 @@ class TradeStream(RecognizerStream):
         return [] if self.finished else self._events(final=False, pause=True)
 
     def pause(self) -> list[StreamEvent]:
-        if self.finished:
+        if self.finished or self._paused_at_sentence_end():
             return []
         features, encoder = copy.copy(self.features), copy.copy(self.encoder)
         encoder.cache = list(encoder.cache)  # the only state the flush changes in place
         enc = encoder.push(features.push(np.zeros(0, np.float32), final=True), final=True)
-        best = self._search(self.hyps, self.window, self.frames_done, enc)[0][0]
+        hyps, _, done = self._search(self.hyps, self.window, self.frames_done, enc)
+        best = self.search.finish(hyps, done * FRAME_S)[0]  # as if it ended: a last word's mark comes now
         self.paused = best
         # an earlier pause's mark heard again stays the stream's to write: match against a copy
         events: list[StreamEvent] = self._new_marks(best, len(best.tokens), self.pause_marks.copy(), pause=True)
         tail = self._tail(best)
         return events + ([Partial(tail, self.now_s)] if tail else [])
+
+    def _paused_at_sentence_end(self) -> bool:
+        """The last pause's hypothesis ended a sentence, and the stream has decoded nothing since:
+        another pause in the same silence would write the same mark again (announced once) and
+        cost a decode the agent's LLM and TTS could use."""
+        tokens = self.paused.tokens if self.paused else []
+        return bool(tokens) and _is_mark(self.model.vocab.token_text[tokens[-1]])
 
     def _sentence_end(self, hyp: Hyp, k: int) -> SentenceEnd:
         # the flush pads the last chunk: a token emitted there belongs to the end of the audio
@@ -227,10 +241,14 @@ class TradeStream(RecognizerStream):
 
     def _new_marks(self, hyp: Hyp, end: int, announced: PauseMarks, pause: bool = False) -> list[SentenceEnd]:
         """The sentence ends among tokens [self.announced, end) that no pause has announced yet
-        (those a pause did are taken off ``announced``); a pause decode records its own."""
+        (those a pause did are taken off ``announced``); a pause decode records its own. A run of
+        marks ("?!", "a.m..!") ends one sentence: only its first counts; a mark the hypothesis
+        goes on from without a space ("a.m.", "example.com") is inside a word."""
         text_of, events = self.model.vocab.token_text, []
+        is_mark = [_is_mark(text_of[t]) for t in hyp.tokens] + [False]
+        inside = [text_of[t][:1].isalnum() for t in hyp.tokens[1:]] + [False]
         for k in range(self.announced, end):
-            if text_of[hyp.tokens[k]].strip() in SENTENCE_END and not announced.take(self._word_end_s(hyp, k)):
+            if is_mark[k] and not is_mark[k - 1] and not inside[k] and not announced.take(self._word_end_s(hyp, k)):
                 events.append(self._sentence_end(hyp, k))
                 if pause:
                     self.pause_marks.announce(self.now_s)
@@ -318,7 +336,7 @@ class TradeStream(RecognizerStream):
         best = self.paused or self.hyps[0]
         if self.finished or best.hidden is None or not best.tokens:
             return None
-        if self.model.vocab.token_text[best.tokens[-1]].strip() in SENTENCE_END:
+        if _is_mark(self.model.vocab.token_text[best.tokens[-1]]):
             return None
         return self.search.end_probability(best)
 
