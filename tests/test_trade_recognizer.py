@@ -86,6 +86,20 @@ def test_a_pause_announces_each_sentence_end_sooner_and_once(trade, speech):
         assert abs(e.time_s - end) < 0.3 and e.emitted_s <= arrived + 1e-9
 
 
+def test_a_pause_after_one_that_ended_the_sentence_decodes_nothing(trade, speech):
+    """Once a pause has written the sentence's mark, more silence adds nothing to decode: the
+    next pause costs nothing until the stream decodes more audio."""
+    clips, _ = speech
+    stream = trade.stream()
+    stream.push(np.concatenate([clips[0], np.zeros(SAMPLE_RATE // 10, np.float32)]))
+    first = stream.pause()
+    assert [e.mark for e in first if isinstance(e, SentenceEnd)] == ["."]
+    assert stream.pause() == [] and stream.end_probability() is None
+    stream.push(np.zeros(SAMPLE_RATE, np.float32))  # chunks decoded since: a pause decodes again,
+    assert stream.paused is None  # and the mark, announced, is not announced again
+    assert not [e for e in stream.pause() if isinstance(e, SentenceEnd)]
+
+
 def test_a_run_of_marks_ends_one_sentence_and_a_mark_inside_a_word_ends_none(trade):
     """"a.m..!" is one sentence end (the first mark of the run), not three; the "." of "a.m." and
     of "example.com" is inside a word. Announcing the others told turn-taking a sentence had
