@@ -12,10 +12,11 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
   the stream's ``pause`` decode, whose sentence ends and end probability reach turn-taking
   before the stop; the stream goes on;
 - ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode again, now
-  with the silence up to the stop (TRADE skips it once a pause has ended a sentence). At the next push the stream is closed: padded
-  with silence until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is
-  silence, so the padding stands in for the audio it would otherwise wait for), its words
-  committed (``RecognizerStream.commit``) and its trailing punctuation flushed. The caller's
+  with the silence up to the stop (TRADE skips it once a pause has ended a sentence). At the
+  next push the stream is closed: padded with silence until it has decoded past ``end_s``
+  (the VAD says the audio since ``end_s`` is silence, so the padding stands in for the audio it
+  would otherwise wait for), its words committed (``RecognizerStream.commit``) and its
+  trailing punctuation flushed. The caller's
   next words go to a fresh stream, so no stream runs on over several sentences;
 - ``finish()``: the call ended; whatever the recognizer still holds comes out.
 
