@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.events import Final, Partial, SentenceEnd, StreamEvent, Transcript, Word
+from asr.events import SENTENCE_END_MARKS, Final, Partial, SentenceEnd, StreamEvent, Transcript, Word
 from asr.features import StreamingLogMel, log_mel_spectrogram
 from asr.models.lora import merge_lora
 from asr.models.trade.model import FRAME_S, Trade, load_trade
@@ -119,7 +119,7 @@ class TradeOfflineRecognizer(Recognizer):
 
 def _is_mark(text: str) -> bool:
     """A sentence-end token: ".", "?", "!" or a run of them in one token ("..", ".?")."""
-    return bool(text.strip()) and set(text.strip()) <= set("".join(SENTENCE_END))
+    return bool(text.strip()) and set(text.strip()) <= set(SENTENCE_END_MARKS)
 
 
 def _words(model: Trade, tokens: list[int], times: list[float]) -> list[Word]:
@@ -244,11 +244,13 @@ class TradeStream(RecognizerStream):
         (those a pause did are taken off ``announced``); a pause decode records its own. A run of
         marks ("?!", "a.m..!") ends one sentence: only its first counts; a mark the hypothesis
         goes on from without a space ("a.m.", "example.com") is inside a word."""
-        text_of, events = self.model.vocab.token_text, []
-        is_mark = [_is_mark(text_of[t]) for t in hyp.tokens] + [False]
-        inside = [text_of[t][:1].isalnum() for t in hyp.tokens[1:]] + [False]
+        def text(j: int) -> str:
+            return self.model.vocab.token_text[hyp.tokens[j]] if 0 <= j < len(hyp.tokens) else ""
+
+        events = []
         for k in range(self.announced, end):
-            if is_mark[k] and not is_mark[k - 1] and not inside[k] and not announced.take(self._word_end_s(hyp, k)):
+            ends = _is_mark(text(k)) and not _is_mark(text(k - 1)) and not text(k + 1)[:1].isalnum()
+            if ends and not announced.take(self._word_end_s(hyp, k)):
                 events.append(self._sentence_end(hyp, k))
                 if pause:
                     self.pause_marks.announce(self.now_s)
