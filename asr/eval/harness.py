@@ -143,17 +143,21 @@ class EvalResult:
         self.compute_s += d.compute_s
         errors = word_errors(u.spoken, d.text)
         self.errors = self.errors + errors
-        self.per_utterance.append({"id": u.id, "voice": u.voice, "reference": u.text, "hypothesis": d.text,
-                                   **asdict(errors)})
+        row = {"id": u.id, "voice": u.voice, "reference": u.text, "hypothesis": d.text, **asdict(errors)}
+        self.per_utterance.append(row)
         latencies, frame_delays = word_latencies(u.words, d.words)
         self.latencies_s += latencies
         self.frame_delays_s += frame_delays
+        # per utterance too, so a percentile's tail can be read back to the clips that make it
         if d.sentence_ends and u.words:
             self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
+            row["sentence_end_ms"] = round(1000 * self.sentence_end_latencies_s[-1])
             if self.chunk_ms:  # offline, the whole clip is heard before anything is placed
                 self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
+                row["sentence_end_stamp_ms"] = round(1000 * self.sentence_end_stamps_s[-1])
         if heard := [t for t in d.silences_heard_s if u.words and t >= u.words[-1].end]:
             self.vad_heard_end_s.append(heard[0] - u.words[-1].end)
+            row["vad_heard_ms"] = [round(1000 * (t - u.words[-1].end)) for t in heard]  # each pause, then the stop
 
     def summary(self) -> dict:
         lat = self.latencies_s
