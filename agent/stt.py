@@ -213,7 +213,7 @@ class StreamingSTTProcessor(FrameProcessor):
             await self._publish(await asyncio.to_thread(self._streams.speech_paused))
         else:
             self._pause_s = vad.speech_end_s
-            # the recognizer's pause decode: its sentence end reaches turn-taking now
+            # the stream closes now: its last words and sentence end reach turn-taking at the stop
             await self._publish(await asyncio.to_thread(self._streams.speech_stopped, vad.speech_end_s))
 
     async def _publish(self, events: list[StreamEvent]):

@@ -11,13 +11,13 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
 - ``speech_paused()`` (a VAD pause: a short silence inside speech, ``SpeechSegmenter(pause_ms)``):
   the stream's ``pause`` decode, whose sentence ends and end probability reach turn-taking
   before the stop; the stream goes on;
-- ``speech_stopped(end_s)`` (a VAD stop): at once, the stream's ``pause`` decode again, now
-  with the silence up to the stop (TRADE skips it once a pause has ended a sentence). At the
-  next push the stream is closed: padded with silence until it has decoded past ``end_s``
-  (the VAD says the audio since ``end_s`` is silence, so the padding stands in for the audio it
-  would otherwise wait for), its words committed (``RecognizerStream.commit``) and its
-  trailing punctuation flushed. The caller's
-  next words go to a fresh stream, so no stream runs on over several sentences;
+- ``speech_stopped(end_s)`` (a VAD stop): the stream is closed at once: padded with silence
+  until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is silence, so
+  the padding stands in for the audio it would otherwise wait for), its words committed
+  (``RecognizerStream.commit``) and its trailing punctuation flushed. That decode hears the
+  silence a pause decode would and more, so no pause decode comes first: its sentence end
+  reaches turn-taking one decode sooner. The caller's next words go to a fresh stream, so no
+  stream runs on over several sentences;
 - ``finish()``: the call ended; whatever the recognizer still holds comes out.
 
 Waiting for real audio instead of padding kept a stream open across pauses shorter than its
@@ -56,14 +56,13 @@ MAX_PAD_S = 3.0  # more than any recognizer's chunk and look-ahead
 
 class UtteranceStreams:
     def __init__(self, recognizer: StreamingRecognizer, start_s: float = 0.0, pause_decode: bool = True):
-        """``pause_decode`` off: nothing is decoded at a stop before the stream closes (to
-        measure what the pause decode is worth)."""
+        """``pause_decode`` off: nothing is decoded at a VAD pause (to measure what the pause
+        decode is worth)."""
         self.recognizer, self.start_s, self.pause_decode = recognizer, start_s, pause_decode
         self._stream: RecognizerStream = recognizer.stream()
         self._offset_s = 0.0  # call time of the current stream's first sample
         self.received = 0  # samples pushed in the whole call
-        self._listening = False  # True from a VAD start to the stream's close after the next stop
-        self._stop_s: float | None = None  # a VAD stop whose stream is not yet closed
+        self._listening = False  # True from a VAD start to the next stop
         self._held: deque[np.ndarray] = deque()  # the last HOLD_S of audio
         self._held_samples = 0
         self._lead: np.ndarray | None = None  # audio before a speech start, for the stream's first push
@@ -73,7 +72,7 @@ class UtteranceStreams:
 
     @property
     def listening(self) -> bool:
-        """Whether a stream is open: from a VAD start to the first push after the next stop."""
+        """Whether a stream is open: from a VAD start to the next stop."""
         return self._listening
 
     @property
@@ -84,11 +83,7 @@ class UtteranceStreams:
         """Mono float32 16 kHz caller audio; returns events in call time."""
         self.received += len(pcm)
         self._hold(pcm)
-        if not self._listening:
-            return []
-        if self._stop_s is not None:  # this audio is for the next stream
-            return self._close_at(self._stop_s)
-        return self._feed(pcm)
+        return self._feed(pcm) if self._listening else []
 
     def _feed(self, pcm: np.ndarray) -> list[StreamEvent]:
         if self._lead is not None:  # the first push after a speech start: the audio before it goes first
@@ -102,22 +97,15 @@ class UtteranceStreams:
             self._held_samples -= len(self._held.popleft())
 
     def speech_stopped(self, end_s: float) -> list[StreamEvent]:
-        """VAD: the caller went silent at call time ``end_s``. Returns the stream's ``pause``
-        events, in call time; the next push closes the stream (``_close_at``), unless the
-        caller resumes first."""
-        if not self._listening:
-            return []
-        self._stop_s = end_s
-        return self._decode_so_far()
+        """VAD: the caller went silent at call time ``end_s``. Closes the stream
+        (``_close_at``); returns its last words and sentence ends, in call time."""
+        return self._close_at(end_s) if self._listening else []
 
     def speech_paused(self) -> list[StreamEvent]:
         """VAD: the caller has been silent a moment, not yet long enough to stop. Returns the
         stream's ``pause`` events, in call time, before the stop's; the stream goes on."""
-        if not self._listening or self._stop_s is not None:
+        if not self._listening:
             return []
-        return self._decode_so_far()
-
-    def _decode_so_far(self) -> list[StreamEvent]:
         events = self._feed(np.zeros(0, np.float32))
         return events + self._shift(self._stream.pause()) if self.pause_decode else events
 
@@ -135,7 +123,7 @@ class UtteranceStreams:
 
     def _close(self) -> list[StreamEvent]:
         """Commit and finish the current stream; a fresh one waits for the next speech."""
-        self._listening, self._stop_s = False, None
+        self._listening = False
         self._closed_end_probability = self._stream.end_probability()
         events = self._shift(self._stream.commit())
         # what the flush adds is trailing punctuation of audio before the pause; a sentence
@@ -146,10 +134,9 @@ class UtteranceStreams:
         return events
 
     def speech_started(self, start_s: float):
-        """VAD: the caller started speaking at call time ``start_s``; a stream not yet closed
-        at the last stop goes on."""
+        """VAD: the caller started speaking at call time ``start_s``; while a stream is open
+        (no stop since the last start) it goes on."""
         if self._listening:
-            self._stop_s = None
             return
         self._listening = True
         held = np.concatenate(self._held) if self._held else np.zeros(0, np.float32)
@@ -161,8 +148,6 @@ class UtteranceStreams:
         """The call is over: the words and punctuation the recognizer still holds, in call time."""
         if not self._listening:
             return []
-        if self._stop_s is not None:
-            return self._close_at(self._stop_s)
         return self._feed(np.zeros(0, np.float32)) + self._close()
 
     def decoded_s(self) -> float | None:

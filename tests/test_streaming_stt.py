@@ -76,7 +76,7 @@ def test_one_final_per_stretch_of_speech_with_its_sentence_ends(trade, speech):
     assert sink.of(InterimTranscriptionFrame)
     marks = [e for f in sink.of(RecognizerEventsFrame) for e in f.events if isinstance(e, SentenceEnd)]
     assert any(abs(m.time_s - first_end) < 0.6 for m in marks), (marks, first_end)
-    # at the VAD's stop (200 ms of silence), not a chunk and a look-ahead later: the pause decode
+    # at the VAD's stop (200 ms of silence), not a chunk and a look-ahead later: the stream closes there
     first = min((m for m in marks if abs(m.time_s - first_end) < 0.6), key=lambda m: m.emitted_s)
     assert first.emitted_s <= stops[0] + 0.2 + 0.04, (first, stops[0])
     assert all(f.end_probability is None or 0 <= f.end_probability <= 1 for f in sink.of(RecognizerEventsFrame))

@@ -395,7 +395,7 @@ def test_utterance_streams_are_plain_streams_cut_at_the_vad_and_moved_to_call_ti
     first = plain([audio[j:j + push] for j in range(0, cut, push)], pad_past_s=2.0)
     second = plain([audio[restart:round(start_at * sr) + push]]
                    + [audio[j:j + push] for j in range(round(start_at * sr) + push, len(audio), push)])
-    expected = words(first, t0, t0 + stop_at + push / sr) + words(second, t0 + onset - LEAD_S)
+    expected = words(first, t0, t0 + stop_at) + words(second, t0 + onset - LEAD_S)  # closed at the stop
     assert words(got) == expected and len(words(first)) > 2 and len(words(second)) > 2
     assert all(w.emitted_s <= t0 + len(audio) / sr for e in got if isinstance(e, Final) for w in e.words)
 

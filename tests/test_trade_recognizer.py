@@ -129,7 +129,9 @@ def test_utterance_streams_commit_at_pauses_and_keep_call_time(trade, speech):
         t = i / SAMPLE_RATE
         before = streams.streams_started
         if any(abs(t - (e + 0.2)) < 0.01 for e in ends):  # a VAD stop 200 ms into the silence
-            events += streams.speech_stopped(t - 0.2)
+            stopped = streams.speech_stopped(t - 0.2)
+            assert streams.streams_started == before + 1  # closed at the stop itself, not a push later
+            events += stopped
         if any(abs(t - (s + 0.3)) < 0.01 for s in starts):  # a VAD start 300 ms into the speech
             streams.speech_started(t - 0.3)
             resumed = len(committed_at) == 1

@@ -13,10 +13,9 @@ pipecat's frames:
   joins that word ("order" + "." → "order."); punctuation for audio before a VAD pause that
   arrives after it, when the turn may be over, is left out of the text (the strategy still
   gets it);
-- after a ``VADUserStoppedSpeakingFrame``, at the next audio frame, the stream is padded with
-  silence past the speech end and closed, and the words it still holds are committed, so the
-  turn's last words arrive without waiting for more speech; at ``EndFrame`` whatever it holds
-  comes out;
+- at a ``VADUserStoppedSpeakingFrame`` the stream is padded with silence past the speech end
+  and closed, and the words it still holds are committed, so the turn's last words arrive
+  without waiting for more speech; at ``EndFrame`` whatever it holds comes out;
 - everything, with sentence-end punctuation, the LLM's sentence-end probability and how far
   decoding has got, also goes out as a ``RecognizerEventsFrame`` per decode step, for
   ``TradeTurnStopStrategy`` (between stretches of speech only when something happened: there
