@@ -125,10 +125,9 @@ class UtteranceStreams:
         """Commit and finish the current stream; a fresh one waits for the next speech."""
         self._listening = False
         self._closed_end_probability = self._stream.end_probability()
-        events = self._shift(self._stream.commit())
-        # what the flush adds is trailing punctuation of audio before the pause; a sentence
-        # end it forces is not the recognizer's judgement, so it is not passed on
-        events += [e for e in self._shift(self._stream.finish()) if not isinstance(e, SentenceEnd)]
+        # the flush's sentence end (the LLM's mark where the stream ends) goes on, as a pause
+        # decode's does: the close is the stop's decode
+        events = self._shift(self._stream.commit()) + self._shift(self._stream.finish())
         self._stream = self.recognizer.stream()
         self.streams_started += 1
         return events

@@ -359,7 +359,6 @@ def test_utterance_streams_are_plain_streams_cut_at_the_vad_and_moved_to_call_ti
     up to the VAD stop, then silence until it has decoded past the speech end, and is committed
     and finished; the next one starts ``LEAD_S`` before the next onset. Its words are theirs,
     moved to call time and never later than the audio received."""
-    from asr.events import SentenceEnd
     from asr.recognizers.trade import TradeRecognizer
     from asr.utterances import LEAD_S, PAD_S, UtteranceStreams
 
@@ -385,7 +384,7 @@ def test_utterance_streams_are_plain_streams_cut_at_the_vad_and_moved_to_call_ti
             out += s.push(p)
         while pad_past_s is not None and s.decoded_s() < pad_past_s:
             out += s.push(np.zeros(round(PAD_S * sr), np.float32))
-        return out + s.commit() + [e for e in s.finish() if not isinstance(e, SentenceEnd)]
+        return out + s.commit() + s.finish()
 
     def words(events, shift_s=0.0, now_s=float("inf")):
         return [(w.text, round(min(w.start_s + shift_s, now_s), 6), round(min(w.end_s + shift_s, now_s), 6))

@@ -226,6 +226,25 @@ def test_utterance_streams_hear_nothing_before_speech_and_from_just_before_its_o
     assert silence_s - LEAD_S <= words[0].start_s < silence_s + 0.5  # on call time
 
 
+def test_a_short_answer_gets_its_sentence_end_from_the_stop_itself(trade):
+    """No pause decodes: the VAD's stop closes the stream at once, and the close (its padded
+    decode and flush) gives the answer its words and its mark then, not an audio frame later."""
+    from asr.utterances import UtteranceStreams
+
+    voice = load_voice("piper:joe?noise_scale=0&noise_w_scale=0")
+    for text in ["Yes.", "No."]:
+        clip = voice.synthesize(text).audio
+        end_s = len(clip) / SAMPLE_RATE
+        streams = UtteranceStreams(trade, pause_decode=False)
+        streams.speech_started(0.0)
+        for i in range(0, len(clip) + SAMPLE_RATE // 5, 320):  # up to the stop, 200 ms into the silence
+            streams.push(np.concatenate([clip, np.zeros(SAMPLE_RATE, np.float32)])[i:i + 320])
+        at_stop = streams.speech_stopped(end_s)
+        assert not streams.listening
+        assert [w.text for e in at_stop if isinstance(e, Final) for w in e.words] == [text]
+        assert [e.mark for e in at_stop if isinstance(e, SentenceEnd)] == ["."]
+
+
 def test_question_mark_is_emitted_where_the_question_ends(trade):
     # Piper's noise off: its noise cannot be seeded, and the mark sits near a tie on some draws
     clip = load_voice("piper:joe?noise_scale=0&noise_w_scale=0").synthesize("Can you send it to my office instead?").audio
