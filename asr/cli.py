@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--limit", type=int, default=None, help="first N utterances of each manifest")
     e.add_argument("--by-voice", type=Path, metavar="UTTERANCES_JSONL",
                    help="instead of evaluating: WER per voice from a run's <manifest>-<chunk>.utterances.jsonl")
+    e.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                   help="instead of evaluating: two runs' sentence-end arrival on the same utterances, paired, "
+                        "from their *.utterances.jsonl files (e.g. a change against its parent, run interleaved)")
     e.add_argument("--concurrency", action="store_true",
                    help="also find how many live streams keep up on this machine (streaming only, ~20 s per try)")
     e.add_argument("--join", type=int, default=1, metavar="N",
@@ -156,6 +159,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {args.by_voice} not found: `python -m asr eval ... --out DIR` writes it", file=sys.stderr)
             return 2
         print(breakdown_by_voice([json.loads(line) for line in args.by_voice.read_text().splitlines()]))
+        return 0
+    if args.command == "eval" and args.compare:
+        from asr.eval.harness import compare_sentence_ends
+
+        try:
+            rows = [[json.loads(line) for line in f.read_text().splitlines()] for f in args.compare]
+            print(compare_sentence_ends(*rows))
+        except (OSError, ValueError, KeyError) as e:
+            print(f"error: cannot compare {args.compare[0]} and {args.compare[1]}: {e!r} (both must be "
+                  "*.utterances.jsonl files that `python -m asr eval ... --out DIR` wrote for the same manifest)",
+                  file=sys.stderr)
+            return 2
         return 0
     if args.command == "eval":
         if not args.manifest or not args.out:

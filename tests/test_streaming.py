@@ -40,6 +40,30 @@ def test_sentence_end_counts_both_when_it_arrived_and_where_the_model_placed_it(
     summary = result.summary()
     assert (summary["sentence_end_p50_ms"], summary["sentence_end_stamp_p50_ms"]) == (850, 120)
     assert summary["vad_heard_end_p50_ms"] == 160  # the first pause or stop known after the end, not the comma's
+    row = result.per_utterance[0]  # the same, per utterance, for `asr eval --compare`
+    assert (row["sentence_end_ms"], row["sentence_end_stamp_ms"], row["vad_heard_ms"]) == (850, 120, [160, 300])
+
+
+def test_eval_compare_pairs_the_same_utterances_and_counts_marks_after_the_stop(tmp_path, capsys):
+    from asr.cli import main
+
+    def rows(arrivals):
+        return [{"id": f"u{k}", **({"sentence_end_ms": ms, "vad_heard_ms": [150, 214, 278]} if ms else {})}
+                for k, ms in enumerate(arrivals)]
+
+    before, after = tmp_path / "before.utterances.jsonl", tmp_path / "after.utterances.jsonl"
+    before.write_text("".join(json.dumps(r) + "\n" for r in rows([200, 300, 250, None, 400])))
+    after.write_text("".join(json.dumps(r) + "\n" for r in reversed(rows([210, 240, 250, 260, None]))))
+    assert main(["eval", "--compare", str(before), str(after)]) == 0
+    out = capsys.readouterr().out
+    assert "| utterances with a mark | 4 of 5 | 4 of 5 |" in out
+    assert "| marks that came after the VAD's stop | 2 of 4 | 0 of 4 |" in out  # 300 and 400 ms, at or past 278
+    assert "Paired, 3 utterances marked in both" in out and "p10 / p50 / p90 -48 / 0 / 8 ms" in out
+    assert "sooner by over 20 ms in 1, later by over 20 ms in 0" in out
+    assert "Marked only in the first run: 1; only in the second: 1." in out
+    after.write_text(json.dumps({"id": "other"}) + "\n")
+    assert main(["eval", "--compare", str(before), str(after)]) == 2
+    assert "same manifest" in capsys.readouterr().err
 
 
 def test_wer_by_voice_counts_base_voices_and_espeak_variants():

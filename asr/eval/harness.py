@@ -234,6 +234,42 @@ def breakdown_by_voice(per_utterance: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_sentence_ends(before: list[dict], after: list[dict]) -> str:
+    """Markdown: two runs' sentence-end arrival on the same utterances, from their
+    ``*.utterances.jsonl`` rows. Percentiles of two runs can move because different utterances
+    get a mark; the paired rows say how the same utterance's mark moved, and how many marks came
+    only after the VAD's stop was heard (the tail a pause decode cannot help)."""
+    by_id = {r["id"]: r for r in after}
+    if missing := [r["id"] for r in before if r["id"] not in by_id]:
+        raise ValueError(f"{len(missing)} utterances of the first run are not in the second (e.g. {missing[0]}): "
+                         "compare runs of the same manifest and --limit")
+
+    runs = [(r, by_id[r["id"]]) for r in before]
+
+    def marked(r: dict) -> bool:
+        return "sentence_end_ms" in r
+
+    def column(rows: list[dict]) -> list[str]:
+        arrival = [r["sentence_end_ms"] / 1000 for r in rows if marked(r)]
+        heard = [r for r in rows if marked(r) and r.get("vad_heard_ms")]
+        at_stop = sum(r["sentence_end_ms"] >= r["vad_heard_ms"][-1] for r in heard)
+        p50, p90 = _percentiles(arrival, 50, 90)
+        return [f"{len(arrival)} of {len(rows)}", f"{p50} / {p90} ms", f"{at_stop} of {len(heard)}" if heard else "–"]
+
+    lines = ["| sentence ends | first run | second run |", "|---|---|---|"]
+    names = ["utterances with a mark", "arrival p50 / p90", "marks that came after the VAD's stop"]
+    for name, a, b in zip(names, column([a for a, _ in runs]), column([b for _, b in runs])):
+        lines.append(f"| {name} | {a} | {b} |")
+    moved = [(b["sentence_end_ms"] - a["sentence_end_ms"]) / 1000 for a, b in runs if marked(a) and marked(b)]
+    p10, p50, p90 = _percentiles(moved, 10, 50, 90)
+    lines += ["", f"Paired, {len(moved)} utterances marked in both: the second run's arrival minus the first's "
+                  f"p10 / p50 / p90 {p10} / {p50} / {p90} ms; sooner by over 20 ms in "
+                  f"{sum(m < -0.02 for m in moved)}, later by over 20 ms in {sum(m > 0.02 for m in moved)}. "
+                  f"Marked only in the first run: {sum(marked(a) and not marked(b) for a, b in runs)}; "
+                  f"only in the second: {sum(marked(b) and not marked(a) for a, b in runs)}."]
+    return "\n".join(lines) + "\n"
+
+
 def _variant(join: int, lead_s: float) -> str:
     """How a run's streams differ from one utterance each, for tables: " ×10", " +0.7 s lead"."""
     return (f" ×{join}" if join > 1 else "") + (f" +{lead_s:g} s lead" if lead_s else "")
