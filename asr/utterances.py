@@ -14,8 +14,8 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
 - ``speech_stopped(end_s)`` (a VAD stop): the stream is closed at once: padded with silence
   until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is silence, so
   the padding stands in for the audio it would otherwise wait for), its words committed
-  (``RecognizerStream.commit``) and its trailing punctuation flushed, a sentence end the flush
-  writes passed on as a pause decode's is. That decode hears the silence a pause decode would
+  (``RecognizerStream.commit``) and its trailing punctuation flushed (a sentence end the flush
+  writes goes on, as a pause decode's does). That decode hears the silence a pause decode would
   and more, so no pause decode comes first: its sentence end reaches turn-taking one decode
   sooner. The caller's next words go to a fresh stream, so no stream runs on over several
   sentences;
