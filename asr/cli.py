@@ -153,19 +153,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=2))
         return 0
     if args.command == "eval" and args.by_voice:
-        from asr.eval.harness import breakdown_by_voice
+        from asr.eval.harness import breakdown_by_voice, read_rows
 
         if not args.by_voice.is_file():
             print(f"error: {args.by_voice} not found: `python -m asr eval ... --out DIR` writes it", file=sys.stderr)
             return 2
-        print(breakdown_by_voice([json.loads(line) for line in args.by_voice.read_text().splitlines()]))
+        print(breakdown_by_voice(read_rows(args.by_voice)))
         return 0
     if args.command == "eval" and args.compare:
-        from asr.eval.harness import compare_sentence_ends
+        from asr.eval.harness import compare_sentence_ends, read_rows
 
         try:
-            rows = [[json.loads(line) for line in f.read_text().splitlines()] for f in args.compare]
-            print(compare_sentence_ends(*rows))
+            print(compare_sentence_ends(*map(read_rows, args.compare)))
         except (OSError, ValueError, KeyError) as e:
             print(f"error: cannot compare {args.compare[0]} and {args.compare[1]}: {e!r} (both must be "
                   "*.utterances.jsonl files that `python -m asr eval ... --out DIR` wrote for the same manifest)",

@@ -219,6 +219,11 @@ def voice_groups(voice: str) -> list[str]:
     return [base] + ([f"{base.split(':')[0]} +{variant}"] if variant else [])
 
 
+def read_rows(path: Path) -> list[dict]:
+    """A run's ``*.utterances.jsonl``: one dict per stream, as ``run`` wrote them."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
 def breakdown_by_voice(per_utterance: list[dict]) -> str:
     """Markdown WER table per voice group from a run's ``*.utterances.jsonl`` rows."""
     totals: dict[str, ErrorCounts] = {}
