@@ -210,7 +210,7 @@ class StreamingSTTProcessor(FrameProcessor):
             self._pause_s = None
             self._streams.speech_started(vad.speech_start_s)
         elif isinstance(vad, VADUserPausedFrame):  # a decode of what it has: marks before the stop
-            await self._publish(await asyncio.to_thread(self._streams.speech_paused))
+            await self._publish(await asyncio.to_thread(self._streams.speech_paused, vad.pause_start_s))
         else:
             self._pause_s = vad.speech_end_s
             # the stream closes now: its last words and sentence end reach turn-taking at the stop

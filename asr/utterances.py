@@ -8,9 +8,12 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
   VAD reports speech late;
 - ``speech_started(start_s)`` (a VAD start, with the onset's call time): a fresh stream hears
   the audio from ``LEAD_S`` before the onset, but nothing the previous stream decoded;
-- ``speech_paused()`` (a VAD pause: a short silence inside speech, ``SpeechSegmenter(pause_ms)``):
-  the stream's ``pause`` decode, whose sentence ends and end probability reach turn-taking
-  before the stop; the stream goes on;
+- ``speech_paused(silence_from_s)`` (a VAD pause: a short silence inside speech,
+  ``SpeechSegmenter(pause_ms)``, with the silence's onset): the stream's ``pause`` decode, whose
+  sentence ends and end probability reach turn-taking before the stop; the stream goes on. Once
+  a pause has ended a sentence, further pauses in the same silence are not decoded (more silence
+  adds nothing but cost); the next silence is decoded again, whether or not the stream decoded a
+  chunk in between;
 - ``speech_stopped(end_s)`` (a VAD stop): the stream is closed at once: padded with silence
   until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is silence, so
   the padding stands in for the audio it would otherwise wait for), its words committed
@@ -70,6 +73,7 @@ class UtteranceStreams:
         self._heard_until_s = 0.0  # call time up to which the last stream decoded speech
         self.streams_started = 1
         self._closed_end_probability: float | None = None  # the last stream's, at its pause
+        self._ended_silence_s: float | None = None  # onset of the silence a pause decode ended a sentence in
 
     @property
     def listening(self) -> bool:
@@ -102,13 +106,19 @@ class UtteranceStreams:
         (``_close_at``); returns its last words and sentence ends, in call time."""
         return self._close_at(end_s) if self._listening else []
 
-    def speech_paused(self) -> list[StreamEvent]:
-        """VAD: the caller has been silent a moment, not yet long enough to stop. Returns the
-        stream's ``pause`` events, in call time, before the stop's; the stream goes on."""
+    def speech_paused(self, silence_from_s: float) -> list[StreamEvent]:
+        """VAD: the caller has been silent since call time ``silence_from_s``, not yet long
+        enough to stop. Returns the stream's ``pause`` events, in call time, before the stop's;
+        the stream goes on."""
         if not self._listening:
             return []
         events = self._feed(np.zeros(0, np.float32))
-        return events + self._shift(self._stream.pause()) if self.pause_decode else events
+        if not self.pause_decode or silence_from_s == self._ended_silence_s:
+            return events
+        paused = self._shift(self._stream.pause())
+        if any(isinstance(e, SentenceEnd) for e in paused):
+            self._ended_silence_s = silence_from_s
+        return events + paused
 
     def _close_at(self, end_s: float) -> list[StreamEvent]:
         """Pad the stream with silence until it has decoded past ``end_s``, then close it."""
@@ -198,7 +208,7 @@ class VADStream(RecognizerStream):
             if b.pause or not b.speaking:
                 self.silences_heard_s.append(b.known_s)
             if b.pause:
-                events += self.utterances.speech_paused()
+                events += self.utterances.speech_paused(b.t_s)
             elif b.speaking:
                 self.utterances.speech_started(b.t_s)
             else:

@@ -86,18 +86,26 @@ def test_a_pause_announces_each_sentence_end_sooner_and_once(trade, speech):
         assert abs(e.time_s - end) < 0.3 and e.emitted_s <= arrived + 1e-9
 
 
-def test_a_pause_after_one_that_ended_the_sentence_decodes_nothing(trade, speech):
-    """Once a pause has written the sentence's mark, more silence adds nothing to decode: the
-    next pause costs nothing until the stream decodes more audio."""
-    clips, _ = speech
-    stream = trade.stream()
-    stream.push(np.concatenate([clips[0], np.zeros(SAMPLE_RATE // 10, np.float32)]))
-    first = stream.pause()
+def test_a_pause_decodes_once_per_silence_once_it_has_ended_the_sentence(trade):
+    """Once a pause has written the sentence's mark, more of that silence is not decoded; the
+    next silence is, though the stream decoded no chunk in between. The pause used to skip it
+    then, so the next sentence's mark waited for the stop."""
+    from asr.utterances import UtteranceStreams
+
+    voice = load_voice("piper:joe?noise_scale=0&noise_w_scale=0")
+    yes, no = (voice.synthesize(text).audio for text in ("Yes.", "No."))
+    gap = np.zeros(SAMPLE_RATE // 10, np.float32)
+    # 1280 ms: both answers and their pauses fit before the first whole chunk and its look-ahead
+    streams = UtteranceStreams(create_recognizer("trade", chunk_ms=1280, model=trade.model))
+    streams.speech_started(0.0)
+    streams.push(np.concatenate([yes, gap]))
+    first = streams.speech_paused(len(yes) / SAMPLE_RATE)
     assert [e.mark for e in first if isinstance(e, SentenceEnd)] == ["."]
-    assert stream.pause() == [] and stream.end_probability() is None
-    stream.push(np.zeros(SAMPLE_RATE, np.float32))  # chunks decoded since: a pause decodes again,
-    assert stream.paused is None  # and the mark, announced, is not announced again
-    assert not [e for e in stream.pause() if isinstance(e, SentenceEnd)]
+    assert streams.speech_paused(len(yes) / SAMPLE_RATE) == []  # not even a partial: nothing decoded
+    streams.push(np.concatenate([no, gap]))
+    assert streams.decoded_s() == 0.0  # no whole chunk yet: only pause decodes have run
+    second = streams.speech_paused(streams.now_s - len(gap) / SAMPLE_RATE)
+    assert any(isinstance(e, Partial) and "no" in e.text.lower() for e in second), second
 
 
 def test_a_run_of_marks_ends_one_sentence_and_a_mark_inside_a_word_ends_none(trade):

@@ -19,8 +19,8 @@ chunk, which turn-taking uses before a mark is committed.
 copies of the stream's state, as if the stream ended there (so a last word's mark comes at once):
 its sentence-end marks and its end probability reach turn-taking a chunk and a look-ahead
 sooner. The stream itself goes on unchanged, and a mark is announced once however many decodes
-find it and however each spells the words before it (``PauseMarks``). Once a pause has ended a
-sentence, further pauses in the same silence are not decoded.
+find it and however each spells the words before it (``PauseMarks``). Which pauses are worth a
+decode is the caller's to say (``asr.utterances.UtteranceStreams`` knows the VAD's silences).
 
 ``trade-offline`` decodes a whole clip with full-context attention from the same checkpoint.
 """
@@ -210,7 +210,7 @@ class TradeStream(RecognizerStream):
         return [] if self.finished else self._events(final=False, pause=True)
 
     def pause(self) -> list[StreamEvent]:
-        if self.finished or self._paused_at_sentence_end():
+        if self.finished:
             return []
         features, encoder = copy.copy(self.features), copy.copy(self.encoder)
         encoder.cache = list(encoder.cache)  # the only state the flush changes in place
@@ -222,13 +222,6 @@ class TradeStream(RecognizerStream):
         events: list[StreamEvent] = self._new_marks(best, len(best.tokens), self.pause_marks.copy(), pause=True)
         tail = self._tail(best)
         return events + ([Partial(tail, self.now_s)] if tail else [])
-
-    def _paused_at_sentence_end(self) -> bool:
-        """The last pause's hypothesis ended a sentence, and the stream has decoded nothing since:
-        another pause in the same silence would write the same mark again (announced once) and
-        cost a decode the agent's LLM and TTS could use."""
-        tokens = self.paused.tokens if self.paused else []
-        return bool(tokens) and _is_mark(self.model.vocab.token_text[tokens[-1]])
 
     def _sentence_end(self, hyp: Hyp, k: int) -> SentenceEnd:
         # the flush pads the last chunk: a token emitted there belongs to the end of the audio

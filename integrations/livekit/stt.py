@@ -120,7 +120,7 @@ class TradeSpeechStream(stt.RecognizeStream):
         """Tell the recognizer and the turn; returns the recognizer's events at a pause or stop."""
         t_s = boundary.t_s
         if boundary.pause:  # the turn waits for the stop; the recognizer decodes what it has
-            return await asyncio.to_thread(streams.speech_paused)
+            return await asyncio.to_thread(streams.speech_paused, t_s)
         if boundary.speaking:
             streams.speech_started(t_s)
             self.turn.speech_started(t_s)
