@@ -76,6 +76,11 @@ class RecognizerStream:
         returned here is not returned again. Recognizers that decode only whole chunks return nothing."""
         return []
 
+    def sentence_ended(self) -> bool:
+        """Whether the recognizer's text so far ends with a sentence-end mark, so more silence
+        gives a pause nothing to decode. False for recognizers that cannot tell."""
+        return False
+
     def decoded_s(self) -> float | None:
         """Seconds of audio the recognizer has decoded (behind what was pushed by its chunk and
         look-ahead): nothing it says later is about audio before this. None if unknown."""

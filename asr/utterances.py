@@ -11,9 +11,9 @@ use ``UtteranceStreams``, which keeps each recognizer stream to one stretch of s
 - ``speech_paused(silence_from_s)`` (a VAD pause: a short silence inside speech,
   ``SpeechSegmenter(pause_ms)``, with the silence's onset): the stream's ``pause`` decode, whose
   sentence ends and end probability reach turn-taking before the stop; the stream goes on. Once
-  a pause has ended a sentence, further pauses in the same silence are not decoded (more silence
-  adds nothing but cost); the next silence is decoded again, whether or not the stream decoded a
-  chunk in between;
+  a pause leaves the stream's text ending a sentence, further pauses in the same silence are not
+  decoded (more silence adds nothing but cost); the next silence is decoded again, whether or not
+  the stream decoded a chunk in between;
 - ``speech_stopped(end_s)`` (a VAD stop): the stream is closed at once: padded with silence
   until it has decoded past ``end_s`` (the VAD says the audio since ``end_s`` is silence, so
   the padding stands in for the audio it would otherwise wait for), its words committed
@@ -73,7 +73,7 @@ class UtteranceStreams:
         self._heard_until_s = 0.0  # call time up to which the last stream decoded speech
         self.streams_started = 1
         self._closed_end_probability: float | None = None  # the last stream's, at its pause
-        self._ended_silence_s: float | None = None  # onset of the silence a pause decode ended a sentence in
+        self._ended_silence_s: float | None = None  # onset of the silence a pause found a sentence ended in
 
     @property
     def listening(self) -> bool:
@@ -115,10 +115,10 @@ class UtteranceStreams:
         events = self._feed(np.zeros(0, np.float32))
         if not self.pause_decode or silence_from_s == self._ended_silence_s:
             return events
-        paused = self._shift(self._stream.pause())
-        if any(isinstance(e, SentenceEnd) for e in paused):
+        events += self._shift(self._stream.pause())
+        if self._stream.sentence_ended():  # whether or not the pause wrote the mark
             self._ended_silence_s = silence_from_s
-        return events + paused
+        return events
 
     def _close_at(self, end_s: float) -> list[StreamEvent]:
         """Pad the stream with silence until it has decoded past ``end_s``, then close it."""

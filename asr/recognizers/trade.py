@@ -329,11 +329,15 @@ class TradeStream(RecognizerStream):
         the next chunk); None before the first word, after ``finish``, or when the hypothesis
         already ends with a sentence-end mark."""
         best = self.paused or self.hyps[0]
-        if self.finished or best.hidden is None or not best.tokens:
-            return None
-        if _is_mark(self.model.vocab.token_text[best.tokens[-1]]):
+        if self.finished or best.hidden is None or not best.tokens or self.sentence_ended():
             return None
         return self.search.end_probability(best)
+
+    def sentence_ended(self) -> bool:
+        """Whether the best hypothesis (the pause's until the next chunk) ends with a
+        sentence-end mark."""
+        best = self.paused or self.hyps[0]
+        return bool(best.tokens) and _is_mark(self.model.vocab.token_text[best.tokens[-1]])
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],
