@@ -328,16 +328,18 @@ class TradeStream(RecognizerStream):
         """P(the next token ends the sentence or the text | best hypothesis, the pause's until
         the next chunk); None before the first word, after ``finish``, or when the hypothesis
         already ends with a sentence-end mark."""
-        best = self.paused or self.hyps[0]
+        best = self._latest()
         if self.finished or best.hidden is None or not best.tokens or self.sentence_ended():
             return None
         return self.search.end_probability(best)
 
     def sentence_ended(self) -> bool:
-        """Whether the best hypothesis (the pause's until the next chunk) ends with a
-        sentence-end mark."""
-        best = self.paused or self.hyps[0]
+        best = self._latest()
         return bool(best.tokens) and _is_mark(self.model.vocab.token_text[best.tokens[-1]])
+
+    def _latest(self) -> Hyp:
+        """The best hypothesis: the last pause's until the stream decodes the next chunk."""
+        return self.paused or self.hyps[0]
 
     def state_size(self) -> dict[str, int]:
         return {**self.encoder.state_size(), "window_frames": self.window.shape[1],
