@@ -285,11 +285,34 @@ def test_search_hypotheses_are_distinct_sorted_and_timed_in_order(beam):
     assert all(t in model.vocab.token_text for t in best.tokens)
 
 
+@pytest.mark.parametrize("beam", [1, 3])
+def test_the_last_frame_of_the_audio_emits_what_the_transducer_still_owes(beam):
+    """One symbol per frame, except where the audio ends: there a hypothesis goes on emitting,
+    up to ``final_symbols`` more, until a blank wins (RNN-T training puts what is owed there)."""
+    model = tiny_trade()
+    enc = torch.randn(1, 8, DIMS.n_audio_state)
+    end_s = 8 * 0.02
+
+    def at_last_frame(blank_penalty: float, last: bool) -> int:
+        search = Search(model, SearchConfig(beam=beam, blank_penalty=blank_penalty, fusion_weight=1.0,
+                                            final_symbols=3))
+        best = search.chunk(search.initial(), enc, enc, 0, last=last)[0]
+        verbal = [t for tok, t in zip(best.tokens, best.times) if tok not in search.nonverbal]
+        assert len(verbal) >= 4 or blank_penalty < 0  # one per frame before the last
+        return sum(abs(t - end_s) < 1e-9 for t in verbal)
+
+    assert at_last_frame(30.0, last=False) == 1  # blank never wins: one symbol a frame
+    assert at_last_frame(30.0, last=True) == 4  # and three more where the audio ends
+    assert at_last_frame(-30.0, last=True) == 0  # blank always wins: nothing more
+
+
 def test_search_rejects_bad_settings():
     with pytest.raises(ValueError):
         SearchConfig(beam=0)
     with pytest.raises(ValueError):
         SearchConfig(fusion_weight=1.5)
+    with pytest.raises(ValueError):
+        SearchConfig(final_symbols=-1)
     with pytest.raises(ValueError):
         TradeConfig(family="gpt")
 

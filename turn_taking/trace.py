@@ -40,14 +40,15 @@ from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
 from asr.vad import PAUSE_MS, POST_ROLL_MS, PRE_ROLL_MS, WINDOW_S, SileroVAD, speech_boundaries
 
-TRACE_VERSION = 8  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech;
+TRACE_VERSION = 9  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech;
 # 4: a pause's sentence end is announced once, however the stream later spells the words before it;
 # 5: TRADE's decode is ~40 % cheaper (same words), and a trace times it; 6: a pause decode ends as
 # the stream would (a last word's mark comes at the pause), a run of marks is one sentence end and a
 # mark inside a word ("a.m.") none, and pauses after a sentence end are not decoded again; 7: the
 # stream closes at the VAD stop itself (no pause decode there, no wait for the next push); 8: a new
 # silence is decoded at its pause even when an earlier silence's pause ended a sentence and no chunk
-# was decoded since
+# was decoded since; 9: where the audio ends (a pause decode, the close) the search may emit several
+# symbols at the last frame
 LISTENING = {"pause_decode": True, "pause_ms": PAUSE_MS}  # how the agent's recognizer hears its VAD, by default (vad.*)
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}

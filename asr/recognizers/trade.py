@@ -111,7 +111,7 @@ class TradeOfflineRecognizer(Recognizer):
         mel = log_mel_spectrogram(audio)[None]
         frames = torch.tensor([(mel.shape[-1] + 1) // 2])
         enc = self.model.encode(mel, frames, None)
-        hyps = self.search.chunk(self.search.initial(), enc, enc, 0)
+        hyps = self.search.chunk(self.search.initial(), enc, enc, 0, last=True)
         best = self.search.finish(hyps, enc.shape[1] * FRAME_S)[0]
         words = _words(self.model, best.tokens, best.times)
         return Transcript(" ".join(w.text for w in words), words)
@@ -215,7 +215,7 @@ class TradeStream(RecognizerStream):
         features, encoder = copy.copy(self.features), copy.copy(self.encoder)
         encoder.cache = list(encoder.cache)  # the only state the flush changes in place
         enc = encoder.push(features.push(np.zeros(0, np.float32), final=True), final=True)
-        hyps, _, done = self._search(self.hyps, self.window, self.frames_done, enc)
+        hyps, _, done = self._search(self.hyps, self.window, self.frames_done, enc, last=True)
         best = self.search.finish(hyps, done * FRAME_S)[0]  # as if it ended: a last word's mark comes now
         self.paused = best
         # an earlier pause's mark heard again stays the stream's to write: match against a copy
@@ -256,20 +256,22 @@ class TradeStream(RecognizerStream):
         return next((hyp.times[j] for j in range(k - 1, -1, -1) if any(c.isalnum() for c in text_of[hyp.tokens[j]])),
                     0.0)
 
-    def _search(self, hyps: list[Hyp], window: torch.Tensor, done: int,
-                enc: torch.Tensor) -> tuple[list[Hyp], torch.Tensor, int]:
-        """Search encoder frames chunk by chunk from (hypotheses, LDAA window, frames done)."""
+    def _search(self, hyps: list[Hyp], window: torch.Tensor, done: int, enc: torch.Tensor,
+                last: bool = False) -> tuple[list[Hyp], torch.Tensor, int]:
+        """Search encoder frames chunk by chunk from (hypotheses, LDAA window, frames done);
+        ``last``: the audio ends with them (``Search.chunk``)."""
         for a in range(0, enc.shape[1], self.C):
             chunk = enc[:, a:a + self.C]
             window = torch.cat([window, chunk], 1)[:, -self.window_frames:]
-            hyps = self.search.chunk(hyps, chunk, window, done)
+            hyps = self.search.chunk(hyps, chunk, window, done, last=last and a + self.C >= enc.shape[1])
             done += chunk.shape[1]
         return hyps, window, done
 
     def _decode(self, enc: torch.Tensor, final: bool) -> list[StreamEvent]:
         if enc.shape[1]:
             self.paused = None
-            self.hyps, self.window, self.frames_done = self._search(self.hyps, self.window, self.frames_done, enc)
+            self.hyps, self.window, self.frames_done = self._search(self.hyps, self.window, self.frames_done, enc,
+                                                                    last=final)
         if final:
             self.hyps = self.search.finish(self.hyps, self.frames_done * FRAME_S)
         return self._events(final) if enc.shape[1] or final else []

@@ -13,6 +13,12 @@ Per chunk every hypothesis re-prefills the LLM on the chunk's LDAA window and it
   sentence-end marks and their timestamps come from;
 * the ``beam`` best candidates survive; hypotheses with the same tokens are merged.
 
+Where the audio ends (a stream's end, a pause decode, an offline clip) the last frame is searched
+again, up to ``final_symbols`` times, while a survivor still emits. RNN-T training puts every
+token still owed at the input's last frame (its lattice allows several symbols per frame), so
+with one symbol per frame a word the transducer kept for the end would wait for more audio that
+a pause decode never gets.
+
 A repetition guard refuses a token that would make the same 1–4-gram occur a fourth (1-gram:
 fifth) time in a row. Offline decoding is one chunk that spans the whole utterance.
 """
@@ -35,12 +41,15 @@ class SearchConfig:
     blank_penalty: float = 0.0  # subtracted from log p(blank): > 0 emits earlier
     context_tokens: int = 20  # transcript re-prefilled with each window (long-form)
     max_nonverbal: int = 2
+    final_symbols: int = 4  # extra symbols a hypothesis may emit at the last frame of the audio
 
     def __post_init__(self):
         if self.beam < 1:
             raise ValueError(f"beam must be ≥ 1, got {self.beam}")
         if not 0.0 <= self.fusion_weight <= 1.0:
             raise ValueError(f"fusion_weight must be in [0, 1], got {self.fusion_weight}")
+        if self.final_symbols < 0:
+            raise ValueError(f"final_symbols must be ≥ 0, got {self.final_symbols}")
 
 
 @dataclass
@@ -134,42 +143,55 @@ class Search:
         return [self._punctuate(h, end_s) for h in hyps]
 
     @torch.no_grad()
-    def chunk(self, hyps: list[Hyp], enc: Tensor, window: Tensor, first_frame: int) -> list[Hyp]:
+    def chunk(self, hyps: list[Hyp], enc: Tensor, window: Tensor, first_frame: int, last: bool = False) -> list[Hyp]:
         """Decode one chunk. enc (1, c, D): its encoder frames, starting at encoder frame
-        ``first_frame``; window (1, S, D): the LDAA window (left chunks + this chunk)."""
-        m, cfg = self.model, self.cfg
+        ``first_frame``; window (1, S, D): the LDAA window (left chunks + this chunk); ``last``:
+        the audio ends with this chunk, so its last frame may emit ``final_symbols`` more."""
+        m = self.model
         hyps = [self._prefill(h, window) for h in hyps]
         enc_j = m.joiner.enc_proj(m.stack(enc))[0]  # (c / stack, dj)
-        for f in range(enc_j.shape[0]):
+        frames = enc_j.shape[0]
+        for f in range(frames):
             end_s = (first_frame + (f + 1) * m.cfg.frame_stack) * FRAME_S
-            candidates = []  # (score, hyp index, class)
-            for i, hyp in enumerate(hyps):
-                logp = m.joiner(enc_j[f], hyp.pred).log_softmax(-1)  # (K+1,)
-                candidates.append((hyp.score + float(logp[BLANK]) - cfg.blank_penalty, i, BLANK))
-                fused = cfg.fusion_weight * logp[1:] + (1 - cfg.fusion_weight) * hyp.class_logp[1:]
-                fused = fused.log_softmax(-1) + torch.log1p(-logp[BLANK].exp().clamp(max=1 - 1e-6))
-                top = fused.topk(min(cfg.beam, len(fused)))
-                candidates += [(hyp.score + float(s), i, int(c) + 1) for s, c in zip(top.values, top.indices)]
-            candidates.sort(key=lambda x: -x[0])
-            survivors: dict[tuple[int, ...], Hyp] = {}
-            for score, i, c in candidates:
-                if len(survivors) == cfg.beam:
+            for _ in range(1 + (self.cfg.final_symbols if last and f == frames - 1 else 0)):
+                hyps, emitted = self._frame(hyps, enc_j[f], end_s)
+                if not emitted:
                     break
-                hyp = hyps[i]
-                if c == BLANK:
-                    new = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.hidden, hyp.pred,
-                                              hyp.lm_logp, hyp.class_logp), end_s)
-                else:
-                    positions = self.members[c]
-                    token = int(self.ids[positions[hyp.lm_logp[positions].argmax()]])
-                    if self._repeats(hyp.tokens, token):
-                        continue
-                    new = self._advance(hyp, token, end_s, score)
-                key = tuple(new.tokens)
-                if key in survivors:  # the same text by another path: add the probabilities
-                    survivors[key].score = float(torch.logaddexp(torch.tensor(survivors[key].score),
-                                                                 torch.tensor(new.score)))
-                else:
-                    survivors[key] = new
-            hyps = sorted(survivors.values(), key=lambda h: -h.score)
         return hyps
+
+    def _frame(self, hyps: list[Hyp], enc_f: Tensor, end_s: float) -> tuple[list[Hyp], bool]:
+        """One pass over one joint frame: each hypothesis takes a blank or one symbol; the
+        ``beam`` best survive. Returns them and whether any survivor emitted a symbol."""
+        m, cfg = self.model, self.cfg
+        candidates = []  # (score, hyp index, class)
+        for i, hyp in enumerate(hyps):
+            logp = m.joiner(enc_f, hyp.pred).log_softmax(-1)  # (K+1,)
+            candidates.append((hyp.score + float(logp[BLANK]) - cfg.blank_penalty, i, BLANK))
+            fused = cfg.fusion_weight * logp[1:] + (1 - cfg.fusion_weight) * hyp.class_logp[1:]
+            fused = fused.log_softmax(-1) + torch.log1p(-logp[BLANK].exp().clamp(max=1 - 1e-6))
+            top = fused.topk(min(cfg.beam, len(fused)))
+            candidates += [(hyp.score + float(s), i, int(c) + 1) for s, c in zip(top.values, top.indices)]
+        candidates.sort(key=lambda x: -x[0])
+        survivors: dict[tuple[int, ...], Hyp] = {}
+        emitted = False
+        for score, i, c in candidates:
+            if len(survivors) == cfg.beam:
+                break
+            hyp = hyps[i]
+            if c == BLANK:
+                new = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.hidden, hyp.pred,
+                                          hyp.lm_logp, hyp.class_logp), end_s)
+            else:
+                positions = self.members[c]
+                token = int(self.ids[positions[hyp.lm_logp[positions].argmax()]])
+                if self._repeats(hyp.tokens, token):
+                    continue
+                new = self._advance(hyp, token, end_s, score)
+                emitted = True
+            key = tuple(new.tokens)
+            if key in survivors:  # the same text by another path: add the probabilities
+                survivors[key].score = float(torch.logaddexp(torch.tensor(survivors[key].score),
+                                                             torch.tensor(new.score)))
+            else:
+                survivors[key] = new
+        return sorted(survivors.values(), key=lambda h: -h.score), emitted
