@@ -44,6 +44,21 @@ def test_sentence_end_counts_both_when_it_arrived_and_where_the_model_placed_it(
     assert (row["sentence_end_ms"], row["sentence_end_stamp_ms"], row["vad_heard_ms"]) == (850, 120, [160, 300])
 
 
+def test_a_runs_sentence_end_percentiles_are_those_of_its_rows():
+    """results.md and ``--compare`` read the same per-utterance milliseconds, so they agree."""
+    from asr.data.manifest import Utterance
+    from asr.eval.harness import Decoded, EvalResult
+
+    words = [WordTiming(word="yes", start=0.2, end=1.0)]
+    result = EvalResult("oracle", "m.jsonl", 640)
+    for k, arrival in enumerate((1.2004, 1.3008)):  # rows 200 and 301 ms
+        utt = Utterance(id=f"u{k}", audio="u.flac", text="Yes.", spoken="Yes.", normalized="yes", duration=1.5,
+                        voice="piper:joe", domain="test", source="test", split="test", words=words)
+        result.add(utt, Decoded([Word("Yes.", 0.2, 1.0, arrival)], [SentenceEnd(".", 1.0, arrival)], 0.1))
+    assert [r["sentence_end_ms"] for r in result.per_utterance] == [200, 301]
+    assert result.summary()["sentence_end_p50_ms"] == round(250.5)  # of the rows; the exact values give 251
+
+
 def test_eval_compare_pairs_the_same_utterances_and_counts_marks_after_the_stop(tmp_path, capsys):
     from asr.cli import main
 

@@ -129,12 +129,11 @@ class EvalResult:
     compute_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list, repr=False)
     frame_delays_s: list[float] = field(default_factory=list, repr=False)
-    sentence_end_latencies_s: list[float] = field(default_factory=list, repr=False)
-    sentence_end_stamps_s: list[float] = field(default_factory=list, repr=False)
-    vad_heard_end_s: list[float] = field(default_factory=list, repr=False)  # VAD-driven: heard − true end
     peak_rss_mb: float = 0.0
     realtime_streams: int | None = None
     realtime_lag_p95_ms: dict[int, int] | None = None  # streams → p95 chunk lag (ms)
+    # one row per stream; the sentence-end and VAD figures are read from these alone, so a run's
+    # results and ``--compare`` on its rows give the same percentiles
     per_utterance: list[dict] = field(default_factory=list, repr=False)
 
     def add(self, u: Utterance, d: Decoded):
@@ -150,22 +149,26 @@ class EvalResult:
         self.frame_delays_s += frame_delays
         # per utterance too, so a percentile's tail can be read back to the clips that make it
         if d.sentence_ends and u.words:
-            self.sentence_end_latencies_s.append(d.sentence_ends[-1].emitted_s - u.words[-1].end)
-            row["sentence_end_ms"] = round(1000 * self.sentence_end_latencies_s[-1])
+            row["sentence_end_ms"] = round(1000 * (d.sentence_ends[-1].emitted_s - u.words[-1].end))
             if self.chunk_ms:  # offline, the whole clip is heard before anything is placed
-                self.sentence_end_stamps_s.append(d.sentence_ends[-1].time_s - u.words[-1].end)
-                row["sentence_end_stamp_ms"] = round(1000 * self.sentence_end_stamps_s[-1])
+                row["sentence_end_stamp_ms"] = round(1000 * (d.sentence_ends[-1].time_s - u.words[-1].end))
         if heard := [t for t in d.silences_heard_s if u.words and t >= u.words[-1].end]:
-            self.vad_heard_end_s.append(heard[0] - u.words[-1].end)
             row["vad_heard_ms"] = [round(1000 * (t - u.words[-1].end)) for t in heard]  # each pause, then the stop
+
+    def _seconds(self, key: str) -> list[float]:
+        """A per-utterance field in seconds, over the rows that have it (``vad_heard_ms``: the
+        first silence heard after the end)."""
+        values = [r[key] for r in self.per_utterance if key in r]
+        return [(v[0] if isinstance(v, list) else v) / 1000 for v in values]
 
     def summary(self) -> dict:
         lat = self.latencies_s
         p50, p95 = _percentiles(lat, 50, 95)
-        s50, s90 = _percentiles(self.sentence_end_latencies_s, 50, 90)
+        marked = self._seconds("sentence_end_ms")
+        s50, s90 = _percentiles(marked, 50, 90)
         f50, f95 = _percentiles(self.frame_delays_s, 50, 95)
-        t50, t90 = _percentiles(self.sentence_end_stamps_s, 50, 90)
-        h50, h90 = _percentiles(self.vad_heard_end_s, 50, 90)
+        t50, t90 = _percentiles(self._seconds("sentence_end_stamp_ms"), 50, 90)
+        h50, h90 = _percentiles(self._seconds("vad_heard_ms"), 50, 90)
         return {"recognizer": self.recognizer, "manifest": self.manifest, "chunk_ms": self.chunk_ms, "join": self.join,
                 "lead_s": self.lead_s, "utterances": self.utterances, "audio_s": round(self.audio_s, 1),
                 "wer": round(self.errors.wer, 4), **asdict(self.errors),
@@ -175,7 +178,7 @@ class EvalResult:
                 "frame_delay_p50_ms": f50, "frame_delay_p95_ms": f95,
                 "sentence_end_p50_ms": s50, "sentence_end_p90_ms": s90,
                 "sentence_end_stamp_p50_ms": t50, "sentence_end_stamp_p90_ms": t90,
-                "sentence_end_found": round(len(self.sentence_end_latencies_s) / max(1, self.utterances), 3),
+                "sentence_end_found": round(len(marked) / max(1, self.utterances), 3),
                 "vad_heard_end_p50_ms": h50, "vad_heard_end_p90_ms": h90,
                 "realtime_streams": self.realtime_streams,
                 "realtime_lag_p95_ms": self.realtime_lag_p95_ms, "peak_rss_mb": round(self.peak_rss_mb)}
