@@ -306,6 +306,33 @@ def test_the_last_frame_of_the_audio_emits_what_the_transducer_still_owes(beam):
     assert at_last_frame(-30.0, last=True) == 0  # blank always wins: nothing more
 
 
+@pytest.mark.parametrize("blank_penalty", [-1.5, -1.0, -0.5])  # blank and symbols both win somewhere
+def test_a_hypothesis_the_last_frame_ends_keeps_the_score_it_ended_with(blank_penalty):
+    """Where the audio ends, a blank ends a hypothesis: in the last frame's later passes it
+    competes as it is, not charged the blank again, while the others go on emitting."""
+    model = tiny_trade()
+    enc = torch.randn(1, 8, DIMS.n_audio_state)
+    search = Search(model, SearchConfig(beam=4, blank_penalty=blank_penalty, fusion_weight=1.0, final_symbols=3))
+    passes, one_pass = [], search._frame
+
+    def recording(hyps, enc_f, end_s, ended=()):
+        survivors = one_pass(hyps, enc_f, end_s, ended)
+        passes.append((end_s, {tuple(h.tokens): (h.score, emitted) for h, emitted in survivors}))
+        return survivors
+
+    search._frame = recording
+    search.chunk(search.initial(), enc, enc, 0, last=True)
+    last = [survivors for end_s, survivors in passes if end_s == passes[-1][0]]
+    kept = 0
+    for before, after in zip(last, last[1:]):
+        for tokens, (score, emitted) in before.items():
+            if not emitted and tokens in after:
+                assert after[tokens][0] >= score - 1e-9  # unchanged, or merged with another path
+                assert not after[tokens][1]
+                kept += 1
+    assert kept  # the case arose
+
+
 def test_search_rejects_bad_settings():
     with pytest.raises(ValueError):
         SearchConfig(beam=0)

@@ -14,7 +14,8 @@ Per chunk every hypothesis re-prefills the LLM on the chunk's LDAA window and it
 * the ``beam`` best candidates survive; hypotheses with the same tokens are merged.
 
 Where the audio ends (a stream's end, a pause decode, an offline clip) the last frame is searched
-again, up to ``final_symbols`` times, while a survivor still emits. RNN-T training puts every
+again, up to ``final_symbols`` times, while a survivor still emits; there a blank ends a
+hypothesis, which then competes with the score it ended with. RNN-T training puts every
 token still owed at the input's last frame (its lattice allows several symbols per frame), so
 with one symbol per frame a word the transducer kept for the end would wait for more audio that
 a pause decode never gets.
@@ -153,45 +154,50 @@ class Search:
         frames = enc_j.shape[0]
         for f in range(frames):
             end_s = (first_frame + (f + 1) * m.cfg.frame_stack) * FRAME_S
-            for _ in range(1 + (self.cfg.final_symbols if last and f == frames - 1 else 0)):
-                hyps, emitted = self._frame(hyps, enc_j[f], end_s)
-                if not emitted:
+            survivors = self._frame(hyps, enc_j[f], end_s)
+            for _ in range(self.cfg.final_symbols if last and f == frames - 1 else 0):
+                if not any(emitted for _, emitted in survivors):
                     break
+                # where the audio ends, a blank ends a hypothesis: only those that emitted go on
+                survivors = self._frame([h for h, emitted in survivors if emitted], enc_j[f], end_s,
+                                        ended=[h for h, emitted in survivors if not emitted])
+            hyps = [h for h, _ in survivors]
         return hyps
 
-    def _frame(self, hyps: list[Hyp], enc_f: Tensor, end_s: float) -> tuple[list[Hyp], bool]:
+    def _frame(self, hyps: list[Hyp], enc_f: Tensor, end_s: float,
+               ended: list[Hyp] = ()) -> list[tuple[Hyp, bool]]:
         """One pass over one joint frame: each hypothesis takes a blank or one symbol; the
-        ``beam`` best survive. Returns them and whether any survivor emitted a symbol."""
+        ``beam`` best survive, each with whether it emitted a symbol. ``ended``: hypotheses that
+        took the blank at the audio's last frame on an earlier pass; they compete as they are."""
         m, cfg = self.model, self.cfg
-        candidates = []  # (score, hyp index, class)
-        for i, hyp in enumerate(hyps):
+        candidates: list[tuple[float, Hyp, int | None]] = [(h.score, h, None) for h in ended]  # (score, hyp, class)
+        for hyp in hyps:
             logp = m.joiner(enc_f, hyp.pred).log_softmax(-1)  # (K+1,)
-            candidates.append((hyp.score + float(logp[BLANK]) - cfg.blank_penalty, i, BLANK))
+            candidates.append((hyp.score + float(logp[BLANK]) - cfg.blank_penalty, hyp, BLANK))
             fused = cfg.fusion_weight * logp[1:] + (1 - cfg.fusion_weight) * hyp.class_logp[1:]
             fused = fused.log_softmax(-1) + torch.log1p(-logp[BLANK].exp().clamp(max=1 - 1e-6))
             top = fused.topk(min(cfg.beam, len(fused)))
-            candidates += [(hyp.score + float(s), i, int(c) + 1) for s, c in zip(top.values, top.indices)]
+            candidates += [(hyp.score + float(s), hyp, int(c) + 1) for s, c in zip(top.values, top.indices)]
         candidates.sort(key=lambda x: -x[0])
-        survivors: dict[tuple[int, ...], Hyp] = {}
-        emitted = False
-        for score, i, c in candidates:
+        survivors: dict[tuple[int, ...], tuple[Hyp, bool]] = {}
+        for score, hyp, c in candidates:
             if len(survivors) == cfg.beam:
                 break
-            hyp = hyps[i]
-            if c == BLANK:
-                new = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.hidden, hyp.pred,
-                                          hyp.lm_logp, hyp.class_logp), end_s)
+            if c is None:
+                new, emitted = hyp, False
+            elif c == BLANK:
+                new, emitted = self._punctuate(Hyp(hyp.tokens, hyp.times, score, hyp.state, hyp.hidden, hyp.pred,
+                                                   hyp.lm_logp, hyp.class_logp), end_s), False
             else:
                 positions = self.members[c]
                 token = int(self.ids[positions[hyp.lm_logp[positions].argmax()]])
                 if self._repeats(hyp.tokens, token):
                     continue
-                new = self._advance(hyp, token, end_s, score)
-                emitted = True
+                new, emitted = self._advance(hyp, token, end_s, score), True
             key = tuple(new.tokens)
             if key in survivors:  # the same text by another path: add the probabilities
-                survivors[key].score = float(torch.logaddexp(torch.tensor(survivors[key].score),
-                                                             torch.tensor(new.score)))
+                kept = survivors[key][0]
+                kept.score = float(torch.logaddexp(torch.tensor(kept.score), torch.tensor(new.score)))
             else:
-                survivors[key] = new
-        return sorted(survivors.values(), key=lambda h: -h.score), emitted
+                survivors[key] = (new, emitted)
+        return sorted(survivors.values(), key=lambda s: -s[0].score)
