@@ -56,8 +56,10 @@ class SpeechBoundary:
 
 STOP_MS = 200  # silence before a speech stop fires, unless configured: the agent's default
 # silence after which, and again after each further PAUSE_MS, a streaming recognizer also decodes
-# what it has, so sentence-end marks come before the stop: the agent's default (asr/RESULTS.md)
-PAUSE_MS = 80
+# what it has, so sentence-end marks come before the stop: the agent's default. Silero scores 32 ms
+# windows, so 64 ms decodes at 64, 128 and 192 ms of silence (80 ms would at 96 and 160); chosen on
+# dev (asr/RESULTS.md, "Decoding at every 64 ms of silence")
+PAUSE_MS = 64
 # audio a segmented recognizer hears around each VAD segment (the agent's default): the VAD hears
 # speech start late and cuts trailing sounds
 PRE_ROLL_MS, POST_ROLL_MS = 300, 150

@@ -224,7 +224,7 @@ def test_transcribe_cli_prints_json(speech, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--vad", "64"], "got 80"),  # the agent's 80 ms pause is not under a 64 ms stop
+    (["--vad", "64"], "got 64"),  # the agent's 64 ms pause is not under a 64 ms stop
     (["--vad-pause", "96"], "needs --vad"),
     (["--vad", "--vad-pause", "200"], "shorter than the VAD's stop"),
 ])

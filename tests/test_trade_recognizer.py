@@ -342,8 +342,8 @@ def test_vad_driven_streams_hear_each_stretch_of_speech_in_its_own_stream(trade,
     first_end = 0.8 + len(clips[0]) / 16000
     second_end = first_end + 1.5 + len(clips[2]) / 16000
     marks = [(arrived, e) for arrived, e in timed if isinstance(e, SentenceEnd)]
-    # each sentence end is heard at the VAD's pause (96 ms and a 32 ms window after the clip,
-    # whose speech ends before it does), in call time
+    # each sentence end is heard at the VAD's pause or stop (64 or 96 ms and a 32 ms window after
+    # the clip, whose speech ends before it does), in call time
     assert [e.mark for _, e in marks] == [".", "."], marks
     for (arrived, e), end in zip(marks, (first_end, second_end)):
         assert end - 0.8 < e.time_s <= e.emitted_s <= arrived + 1e-9 < end + 0.2
@@ -351,4 +351,4 @@ def test_vad_driven_streams_hear_each_stretch_of_speech_in_its_own_stream(trade,
     for text, line in zip(heard, [lines[0], lines[2]]):
         assert word_errors(line, text).wer < 0.4, (line, text)
     assert stream.utterances.streams_started == 3  # one per stretch of speech, and a fresh one waiting
-    assert rec.name == "trade+vad+pause80" and rec.chunk_ms == trade.chunk_ms  # the agent's pauses, by default
+    assert rec.name == "trade+vad+pause64" and rec.chunk_ms == trade.chunk_ms  # the agent's pauses, by default

@@ -126,8 +126,8 @@ def test_traces_are_keyed_by_checkpoint_content(tmp_path):
     assert trace_path(labels, tmp_path, "trade", 320, {"checkpoint": str(ck)}) != before
     assert trace_path(labels, tmp_path, "trade", 640, {}) != trace_path(labels, tmp_path, "trade", 320, {})
     agent = trace_path(labels, tmp_path, "trade", 320, {})
-    assert agent == trace_path(labels, tmp_path, "trade", 320, {}, {"pause_decode": True, "pause_ms": 80})
-    for unlike in ({"pause_decode": False, "pause_ms": 80}, {"pause_decode": True, "pause_ms": None},
+    assert agent == trace_path(labels, tmp_path, "trade", 320, {}, {"pause_decode": True, "pause_ms": 64})
+    for unlike in ({"pause_decode": False, "pause_ms": 64}, {"pause_decode": True, "pause_ms": None},
                    {"pause_decode": True, "pause_ms": 96}):
         assert trace_path(labels, tmp_path, "trade", 320, {}, unlike) != agent
     assert trace_path(labels, tmp_path, "trade", 320, {}, final_recognizer="faster-whisper") != agent
