@@ -10,7 +10,8 @@
         delay_ms: 1200                                     # … 1.2 s after its audio starts
       - wav: recordings/thanks.wav                         # any rate, channels or format
 
-``start: after_bot`` (default) waits for the bot's reply to finish, then ``delay_ms`` of
+The texts of one turn are read in one breath and the pauses cut in, so the voice does not fall
+at a pause as it does at the end of the turn. ``start: after_bot`` (default) waits for the bot's reply to finish, then ``delay_ms`` of
 silence; ``barge_in`` speaks ``delay_ms`` after the bot starts replying. WAV paths are
 relative to the scenario file.
 """
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agent.config import explain, read_yaml_mapping
 from asr.audio import SAMPLE_RATE, load_audio, trim_silence
-from asr.voices import load_voice
+from asr.voices import VoiceError, load_voice, read_in_pieces
 
 
 class ScenarioError(ValueError):
@@ -104,11 +105,13 @@ def render_turns(scenario: Scenario) -> list[TurnAudio]:
             if spec not in voices:
                 voices[spec] = load_voice(spec)
             items = []
-            for part in [turn.say] if isinstance(turn.say, str) else turn.say:
+            parts = [turn.say] if isinstance(turn.say, str) else turn.say
+            read = iter(_read(voices[spec], [p for p in parts if isinstance(p, str)]))
+            for part in parts:
                 if isinstance(part, Pause):
                     items.append(np.zeros(int(part.pause_ms * SAMPLE_RATE / 1000), np.float32))
                 else:
-                    items.append(trim_silence(voices[spec].synthesize(part).audio))
+                    items.append(trim_silence(next(read)))
                     texts.append(part)
         for item in items:
             if len(item) and np.any(item):
@@ -119,3 +122,13 @@ def render_turns(scenario: Scenario) -> list[TurnAudio]:
             raise ScenarioError(f"turn {i + 1} of {scenario.name!r} has no audible speech")
         rendered.append(TurnAudio(" ".join(texts), np.concatenate(pieces), spans, turn.start, turn.delay_ms))
     return rendered
+
+
+def _read(voice, texts: list[str]) -> list[np.ndarray]:
+    """The audio of each text of a turn, read as a caller reads the turn: in one breath, so the
+    voice stays up at a pause. A voice that cannot time the words (digits it expands, say) reads
+    each text alone."""
+    try:
+        return read_in_pieces(voice, texts)[0] if len(texts) > 1 else [voice.synthesize(t).audio for t in texts]
+    except VoiceError:
+        return [voice.synthesize(t).audio for t in texts]

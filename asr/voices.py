@@ -74,9 +74,52 @@ def load_voice(spec: str) -> Voice:
                      f"'espeak:<voice>' or 'festival:slt|kal|ked'")
 
 
-def _spoken_words(text: str) -> list[str]:
+def spoken_words(text: str) -> list[str]:
     """The words a synthesiser reads, punctuation stripped: what word timings are matched to."""
     return [w for w in (t.strip(".,;:!?\"()") for t in text.split()) if w]
+
+
+CUT_FADE_S = 0.01  # the voice fades out and in over this much where a pause is cut into it
+
+
+def read_in_pieces(voice: Voice, pieces: list[str]) -> tuple[list[np.ndarray], list[Word]]:
+    """``pieces`` read in one breath, then cut apart midway between their words (faded in and
+    out over CUT_FADE_S at each cut), with the word timings of the whole reading.
+
+    A caller who pauses after "four five two," or "I was wondering if" keeps the phrase's pitch
+    up; reading each piece alone would end it as a sentence ends. Raises ``VoiceError`` when the
+    voice cannot time the words (then nobody knows where a piece ends)."""
+    speech = voice.synthesize(" ".join(pieces))
+    sizes = [len(spoken_words(p)) for p in pieces]
+    if not speech.words or len(speech.words) != sum(sizes):
+        raise VoiceError(f"voice {voice.name} could not time the words of {' '.join(pieces)!r}")
+    cuts = [int((speech.words[k].end_s + speech.words[k + 1].start_s) / 2 * SAMPLE_RATE)
+            for k in np.cumsum(sizes[:-1]) - 1]
+    fade = np.linspace(1, 0, int(CUT_FADE_S * SAMPLE_RATE), dtype=np.float32)
+    chunks = np.split(speech.audio, cuts)
+    for k, chunk in enumerate(chunks):
+        chunk = chunks[k] = chunk.copy()
+        n = min(len(fade), len(chunk))
+        if k > 0:
+            chunk[:n] *= fade[::-1][:n]
+        if k < len(chunks) - 1:
+            chunk[len(chunk) - n:] *= fade[len(fade) - n:]
+    return chunks, speech.words
+
+
+def say_with_pauses(voice: Voice, pieces: list[str], pauses_s: list[float]) -> Speech:
+    """``pieces`` read in one breath (``read_in_pieces``) with a pause cut in after each piece
+    but the last, lasting ``pauses_s[k]`` or the voice's own pause there, whichever is longer."""
+    if len(pauses_s) != len(pieces) - 1:
+        raise ValueError(f"{len(pieces)} pieces need {len(pieces) - 1} pauses, got {len(pauses_s)}")
+    chunks, read = read_in_pieces(voice, pieces)
+    audio, words, first = [chunks[0]], list(read), 0
+    for k, pause in enumerate(pauses_s):
+        first += len(spoken_words(pieces[k]))  # the next piece's first word
+        gap = max(0, int((pause - (read[first].start_s - read[first - 1].end_s)) * SAMPLE_RATE))
+        audio += [np.zeros(gap, np.float32), chunks[k + 1]]
+        words[first:] = [Word(w.text, w.start_s + gap / SAMPLE_RATE, w.end_s + gap / SAMPLE_RATE) for w in words[first:]]
+    return Speech(np.concatenate(audio), words)
 
 
 def _named(words: list[str], spans: list[tuple[float, float]]) -> list[Word]:
@@ -121,7 +164,7 @@ class PiperVoice(Voice):
         for chunk in chunks:  # one chunk per sentence
             spans += _piper_word_spans(chunk.phoneme_alignments or [], offset, sr)
             offset += len(chunk.audio_float_array)
-        return Speech(resample(audio, sr, SAMPLE_RATE), _named(_spoken_words(text), spans))
+        return Speech(resample(audio, sr, SAMPLE_RATE), _named(spoken_words(text), spans))
 
 
 _PIPER_SKIP = set("^$.,;:!?¡¿—…\"«»“”()")
@@ -235,7 +278,7 @@ class EspeakVoice(Voice):
             # espeak marks only word starts; a word ends where its sound does, before any pause
             stop = word_events[k + 1][2] if k + 1 < len(word_events) else total_s
             spans.append((start, _sound_end(audio, start, stop)))
-        return Speech(audio, _named(_spoken_words(text), spans))
+        return Speech(audio, _named(spoken_words(text), spans))
 
 
 def _sound_end(audio: np.ndarray, start_s: float, stop_s: float, hop_s: float = 0.005,
@@ -300,4 +343,4 @@ class FestivalVoice(Voice):
                 raise VoiceError(f"festival failed on {text!r}: {run.stderr.strip()[-300:]}") from None
         spans = [(float(a), float(b)) for line in run.stdout.splitlines() if line.startswith("W ")
                  for a, b in [line.split()[1:3]]]
-        return Speech(resample(audio, sr, SAMPLE_RATE), _named(_spoken_words(text), spans))
+        return Speech(resample(audio, sr, SAMPLE_RATE), _named(spoken_words(text), spans))

@@ -197,3 +197,31 @@ def test_vad_cut_exports_the_pieces_the_agent_hears(tmp_path, sentences):
             assert not any(p.text.rstrip().endswith(".") for p in parts[:-1])  # a hold has no full stop
     assert any(p.spoken.split()[0] in ("zero", "one", "two", "three", "four", "five", "six", "seven",
                                        "eight", "nine") for p in pieces)  # a digit group opens a stream
+
+
+def test_a_turn_is_read_in_one_piece_and_its_holds_cut_in():
+    """The voice reads the whole turn, so a hold keeps the phrase's pitch instead of ending it as
+    a segment read alone would; apart from the pauses cut in, the audio is that one reading."""
+    import random
+
+    from asr.voices import CUT_FADE_S, load_voice, spoken_words
+    from turn_taking.data.dialogues import speak_turn
+
+    voice = load_voice("festival:kal")
+    segments = plan_turn("digits", "train", random.Random(3), [])
+    audio, words, holds = speak_turn(voice, "festival:kal", segments, random.Random(4))
+    whole = voice.synthesize(" ".join(s.spoken for s in segments))
+    assert [w.text for w in words] == [w.text for w in whole.words]
+    ends = list(np.cumsum([len(spoken_words(s.spoken)) for s in segments])[:-1] - 1)
+    assert sorted(holds) == ends and set(holds.values()) == {"digits"}
+    added = 0.0
+    for k in ends:
+        pause, natural = words[k + 1].start_s - words[k].end_s, whole.words[k + 1].start_s - whole.words[k].end_s
+        assert max(0.2, natural) - 2e-3 <= pause <= max(2.0, natural) + 2e-3
+        added += pause - natural
+    assert abs(len(audio) - len(whole.audio) - added * SAMPLE_RATE) <= len(ends)
+    cut = int((whole.words[ends[0]].end_s + whole.words[ends[0] + 1].start_s) / 2 * SAMPLE_RATE)
+    keep = cut - int(CUT_FADE_S * SAMPLE_RATE)
+    np.testing.assert_array_equal(audio[:keep], whole.audio[:keep])
+    a, b = (int(t * SAMPLE_RATE) for t in (words[ends[0]].end_s + 0.03, words[ends[0] + 1].start_s - 0.03))
+    assert _rms(audio[a:b]) < 0.05 * _rms(whole.audio)  # the pause is silent

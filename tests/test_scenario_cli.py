@@ -26,6 +26,25 @@ def test_pauses_inside_a_turn_become_true_speech_spans(tmp_path):
     assert b1 == pytest.approx(len(turn.audio) / 16000)
 
 
+def test_a_turn_is_read_in_one_breath_and_its_pauses_cut_in(tmp_path):
+    """The text before a pause is the whole turn's reading, not the text read alone (which
+    would end the way a turn ends)."""
+    from asr.audio import trim_silence
+    from asr.voices import load_voice, read_in_pieces
+
+    say = ["The order number is four five two,", "seven seven nine."]
+    sc = load_scenario(write(tmp_path, f"name: t\ncaller_voice: 'festival:kal'\nturns:\n"
+                                       f"  - say: ['{say[0]}', {{pause_ms: 450}}, '{say[1]}']\n"))
+    (turn,) = render_turns(sc)
+    voice = load_voice("festival:kal")
+    (a0, a1), (b0, b1) = turn.speech_spans
+    first = trim_silence(read_in_pieces(voice, say)[0][0])
+    np.testing.assert_array_equal(turn.audio[:int(round(a1 * 16000))], first)
+    alone = trim_silence(voice.synthesize(say[0]).audio)
+    assert len(alone) != len(first) or not np.allclose(alone, first)
+    assert b0 - a1 == pytest.approx(0.45, abs=1e-3)
+
+
 def test_wav_turns_are_converted_and_relative_to_the_scenario(tmp_path):
     tone = (0.3 * np.sin(np.arange(48000) / 7)).astype(np.float32)
     sf.write(tmp_path / "hello.wav", np.stack([tone, tone], 1), 48000)

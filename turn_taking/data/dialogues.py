@@ -4,8 +4,10 @@ A call alternates bot prompts (Piper joe, the product's bot voice) and caller tu
 the split from ``asr.data.catalogue``, so test callers are voices training never heard). A caller
 turn is a plan of segments separated by pauses at incomplete points — between digit groups,
 while spelling an e-mail, after "um", after a trailing "and", mid-clause — each labelled
-``hold``; the silence after the turn is ``eot``. Pauses the voice itself makes inside a segment
-(at commas) are found from its word timings and labelled ``hold``/``pause``. During bot turns the
+``hold``; the silence after the turn is ``eot``. The caller reads the whole turn in one piece and
+the pauses are cut in (``speak_turn``), so the voice does not fall at a hold as it does at the
+end. Pauses the voice itself makes (at commas) are found from its word timings and labelled
+``hold``/``pause``. During bot turns the
 caller sometimes backchannels ("mhm") or barges in ("wait, that's wrong"), which cuts the bot.
 
 Dialogue ``i`` of a split is a pure function of (seed, split, i), so builds resume and reproduce.
@@ -26,7 +28,7 @@ from asr.audio import SAMPLE_RATE
 from asr.data import verbalize as V
 from asr.data.catalogue import sample_voice
 from asr.data.text import FIRST, LAST, DOMAINS, Sentence
-from asr.voices import load_voice
+from asr.voices import VoiceError, Word as VoiceWord, load_voice, say_with_pauses, spoken_words
 from turn_taking.data.labels import MIN_SILENCE_S, Dialogue, Overlap, Silence, Turn, Word
 
 BOT_VOICE = "piper:joe"
@@ -242,39 +244,28 @@ def _build(rng: random.Random, split: str, index: int, sentences: list[Sentence]
         else:
             segments = plan_turn(category, split, rng, sentences)
             overlap_turn = False
-        turn_index, spoken_so_far, turn_start = len(turns), [], None
-        last_end, pause = None, 0.0  # sample index of the last caller word's end; pause after it
-        for k, seg in enumerate(segments):
-            sp = caller.synthesize(seg.spoken)
-            if not sp.words:
-                raise NoWordTimings(f"voice {caller_spec} gave no word timings for {seg.spoken!r}")
-            lead_in = int(sp.words[0].start_s * SAMPLE_RATE)
-            at = t - lead_in if k == 0 else last_end + int(pause * SAMPLE_RATE) - lead_in
-            tl.caller.append((at, sp.audio))
-            seg_words = _shift_words(sp.words, at)
-            if k == 0:
-                turn_start = seg_words[0].start
-                if overlap_turn:
-                    overlaps.append(Overlap(start=seg_words[0].start, end=seg_words[-1].end, text=seg.spoken,
-                                            label="interruption", bot_turn=bot_index))
-            elif last_end is not None:
-                silences.append(Silence(start=_s(last_end), end=seg_words[0].start, label="hold",
-                                        category=segments[k - 1].hold_after, turn=turn_index,
-                                        text_before=" ".join(spoken_so_far)))
-            for a, b in zip(seg_words, seg_words[1:]):  # the voice's own pauses inside a segment
-                if b.start - a.end >= MIN_SILENCE_S:
-                    silences.append(Silence(start=a.end, end=b.start, label="hold", category="pause",
-                                            turn=turn_index, text_before=_text_upto(seg_words, a, spoken_so_far)))
-            words += seg_words
-            spoken_so_far.append(seg.spoken)
-            last_end = int(seg_words[-1].end * SAMPLE_RATE)
-            pause = _pause_s(rng) if seg.hold_after else 0.0
+        turn_index = len(turns)
+        audio, seg_words, holds = speak_turn(caller, caller_spec, segments, rng)
+        at = t - int(seg_words[0].start_s * SAMPLE_RATE)
+        tl.caller.append((at, audio))
+        turn_words = _shift_words(seg_words, at)
+        if overlap_turn:
+            overlaps.append(Overlap(start=turn_words[0].start, end=turn_words[-1].end, text=segments[0].spoken,
+                                    label="interruption", bot_turn=bot_index))
+        for k, (a, b) in enumerate(zip(turn_words, turn_words[1:])):
+            kind = holds.get(k, "pause")  # a planned hold, else the voice's own pause (at a comma)
+            if kind != "pause" or b.start - a.end >= MIN_SILENCE_S:
+                silences.append(Silence(start=a.end, end=b.start, label="hold", category=kind,
+                                        turn=turn_index, text_before=" ".join(w.word for w in turn_words[:k + 1])))
+        words += turn_words
+        spoken = " ".join(seg.spoken for seg in segments)
+        last_end = int(turn_words[-1].end * SAMPLE_RATE)
         written = " ".join(s.written for s in segments) if category != "email" else segments[-1].written
-        turns.append(Turn(speaker="caller", start=turn_start, end=_s(last_end), text=written,
-                          spoken=" ".join(spoken_so_far), category=category))
+        turns.append(Turn(speaker="caller", start=turn_words[0].start, end=_s(last_end), text=written,
+                          spoken=spoken, category=category))
         gap = int(rng.uniform(1.5, 3.0) * SAMPLE_RATE)
         silences.append(Silence(start=_s(last_end), end=_s(last_end + gap), label="eot", category=category,
-                                turn=turn_index, text_before=" ".join(spoken_so_far)))
+                                turn=turn_index, text_before=spoken))
         t = last_end + gap
     # ---- closing bot line, then the audio
     closing = _bot_says("Thanks for calling. Goodbye.")
@@ -293,6 +284,21 @@ def _build(rng: random.Random, split: str, index: int, sentences: list[Sentence]
     return np.clip(audio, -1, 1), dialogue
 
 
+def speak_turn(caller, caller_spec: str, segments: list[Segment],
+               rng: random.Random) -> tuple[np.ndarray, list[VoiceWord], dict[int, str]]:
+    """The caller reads the whole turn in one breath and the planned holds are cut in
+    (``asr.voices.say_with_pauses``): the voice does not fall at a hold as it does at the end.
+    Returns (audio, word timings in seconds of that audio, {index of the word before a planned
+    hold: its category})."""
+    pauses = [_pause_s(rng) if seg.hold_after else 0.0 for seg in segments[:-1]]
+    try:
+        speech = say_with_pauses(caller, [seg.spoken for seg in segments], pauses)
+    except VoiceError as e:
+        raise NoWordTimings(f"{caller_spec}: {e}") from None
+    ends = np.cumsum([len(spoken_words(seg.spoken)) for seg in segments])[:-1] - 1
+    return speech.audio, speech.words, {int(k): seg.hold_after for k, seg in zip(ends, segments) if seg.hold_after}
+
+
 @lru_cache(maxsize=128)
 def _bot_says(text: str):
     """The bot's lines repeat across calls; synthesise each once per process."""
@@ -308,11 +314,6 @@ def _speech_span(speech) -> tuple[int, int]:
 def _shift_words(ws, offset: int) -> list[Word]:
     o = offset / SAMPLE_RATE
     return [Word(word=w.text, start=round(w.start_s + o, 3), end=round(w.end_s + o, 3)) for w in ws]
-
-
-def _text_upto(seg_words: list[Word], last: Word, before: list[str]) -> str:
-    upto = seg_words[: seg_words.index(last) + 1]
-    return " ".join(before + [" ".join(w.word for w in upto)])
 
 
 def write_dialogue(out: Path, audio: np.ndarray, dialogue: Dialogue) -> Dialogue:
