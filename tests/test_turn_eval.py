@@ -10,6 +10,7 @@ from turn_taking.data.build import build
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.peers import PeerModels
 from turn_taking.eval.report import trace_path
+from turn_taking.prosody import PROSODY
 from turn_taking.trace import LISTENING, caller_channel, read_traces
 from asr.vad import STOP_MS
 
@@ -80,6 +81,27 @@ def test_fit_writes_weights_the_learned_detector_reads(labels, tmp_path, capsys)
     assert len(traces) == 2 and not any(t.peers for t in traces.values())  # fitting needs no peer models
     detector = create_detector("learned", threshold=0.9, weights=str(out))
     assert detector.weights.shape == (len(about["evidence"]), len(about["basis"]))
+    # every pause the detectors' VAD reports carries the voice's prosody, most of them voiced
+    pauses = [p for t in traces.values() for p in t.prosody]
+    assert pauses and all(p.at > p.onset for p in pauses) and sum(p.features[0] for p in pauses) > len(pauses) / 2
+    assert any(abs(w) > 0 for row in about["weights"][-len(PROSODY):] for w in row)
+
+    # what the voice is worth: the same fit without it, and eval reading those weights
+    blind = tmp_path / "blind.json"
+    assert main(["fit", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path / "traces"),
+                 "--out", str(blind), "--workers", "1", "--leave-out", "prosody,comma"]) == 0
+    without = json.loads(blind.read_text())
+    assert without["left_out"] == [*PROSODY, "comma"]
+    assert all(w == 0 for name, row in zip(without["evidence"], without["weights"])
+               if name in without["left_out"] for w in row)
+    with pytest.raises(SystemExit):
+        main(["fit", "--dialogues", str(labels / "test.jsonl"), "--out", str(blind), "--leave-out", "pitch"])
+    assert main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
+                 "--out", str(tmp_path / "eval"), "--workers", "1", "--limit", "1", "--detectors", "learned",
+                 "--learned-weights", str(blind)]) == 0
+    with pytest.raises(SystemExit):
+        main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
+              "--out", str(tmp_path / "eval"), "--detectors", "learned", "--learned-weights", str(tmp_path / "no.json")])
 
 
 def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):

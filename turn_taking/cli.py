@@ -31,7 +31,8 @@ from pathlib import Path
 from asr.cli import recognizer_option
 from asr.data.text import per_split
 from asr.vad import STOP_MS
-from turn_taking.detectors.learned import SHIPPED
+from turn_taking.detectors.learned import EVIDENCE, SHIPPED, load_weights
+from turn_taking.prosody import PROSODY
 from turn_taking.trace import LISTENING
 
 
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", type=Path, required=True, help="output folder (traces are cached here)")
     e.add_argument("--limit", type=int, default=None, help="first N evaluation dialogues")
     e.add_argument("--tune-limit", type=int, default=None, help="first N tuning dialogues")
+    e.add_argument("--learned-weights", type=Path, default=None, metavar="JSON",
+                   help="weights for the learned detector, from python -m turn_taking fit --out JSON "
+                        "(default: the shipped ones)")
     _hearing(e)
     f = sub.add_parser("fit", help="fit the learned end-of-turn policy (detector 'learned') on labelled dialogues, "
                                    "traced as eval traces them")
@@ -74,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--limit", type=int, default=None, help="first N dialogues")
     f.add_argument("--traces", type=Path, default=Path("runs/turn-fit"), help="folder the traces are cached in")
     f.add_argument("--out", type=Path, default=SHIPPED, help="weights file (default: the shipped one)")
+    f.add_argument("--leave-out", default="", metavar="NAMES",
+                   help="comma-separated evidence the fit may not use (their weights stay 0), to measure what "
+                        f"it is worth; 'prosody' names the voice's: {', '.join(PROSODY)}. Evidence: {', '.join(EVIDENCE[1:])}")
     _hearing(f)
     args = parser.parse_args(argv)
 
@@ -89,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
             if not path.exists():
                 parser.error(f"{path} not found: build dialogues with `python -m turn_taking data build`")
         listening = _listening(parser, args)
+        fixed = {}
+        if args.learned_weights:
+            try:
+                load_weights(args.learned_weights)
+            except ValueError as err:
+                parser.error(str(err))
+            fixed["learned"] = {"weights": args.learned_weights}
         evaluate(args.dialogues, args.tune, names, args.out, args.limit, args.tune_limit, args.recognizer,
-                 args.chunk_ms, args.workers, dict(args.option), listening, args.final_recognizer)
+                 args.chunk_ms, args.workers, dict(args.option), listening, args.final_recognizer, fixed)
         print((args.out / "report.md").read_text())
         return 0
 
@@ -100,10 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dialogues.exists():
             parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
         listening = _listening(parser, args)
+        leave_out = [n.strip() for n in args.leave_out.split(",") if n.strip()]
+        leave_out = [x for n in leave_out for x in (PROSODY if n == "prosody" else (n,))]
+        if unknown := [n for n in leave_out if n not in EVIDENCE[1:]]:
+            parser.error(f"--leave-out: unknown evidence {unknown}; choose from prosody, {', '.join(EVIDENCE[1:])}")
         try:
             command = shlex.join(["python", "-m", "turn_taking", *(sys.argv[1:] if argv is None else argv)])
             about = fit_on(args.dialogues, args.limit, args.traces, args.out, args.recognizer, args.chunk_ms,
-                           args.workers, dict(args.option), listening, args.final_recognizer, command)
+                           args.workers, dict(args.option), listening, args.final_recognizer, command, leave_out)
         except ValueError as e:
             parser.error(str(e))
         print(json.dumps(about, indent=1))

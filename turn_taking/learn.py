@@ -101,9 +101,11 @@ def save(w: np.ndarray, path: Path, **about):
 
 
 def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer: str, chunk_ms: int, workers: int,
-           options: dict, listening: dict, final_recognizer: str | None, command: str = "") -> dict:
+           options: dict, listening: dict, final_recognizer: str | None, command: str = "",
+           leave_out: list[str] = ()) -> dict:
     """Trace (cached) and fit on the first ``limit`` dialogues of ``labels``; write ``out`` with
-    ``command``, the one that made it."""
+    ``command``, the one that made it. ``leave_out``: evidence the fit may not use (held at 0,
+    so its weights are 0), to measure what it adds."""
     from turn_taking.eval.report import traces_for
 
     pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
@@ -112,6 +114,7 @@ def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer:
     for dialogue, sigs in pairs:
         examples.add(dialogue, sigs)
     e, tau, y = examples.arrays()
+    e[:, [EVIDENCE.index(n) for n in leave_out]] = 0.0
     if not 0 < y.sum() < len(y):
         raise ValueError(f"{labels}: {len(pairs)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} hold "
                          "examples; a fit needs both (more dialogues, or labels from python -m turn_taking data build)")
@@ -120,6 +123,6 @@ def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer:
     about = {"fit_on": f"{labels.name}, {len(pairs)} dialogues", "examples": len(y), "end_examples": int(y.sum()),
              "log_loss": round(float(np.mean(np.logaddexp(0, z) - y * z)), 4),
              "recognizer": f"{recognizer}@{chunk_ms}ms" + (f" + {final_recognizer} finals" if final_recognizer else ""),
-             "command": command}
+             **({"left_out": list(leave_out)} if leave_out else {}), "command": command}
     save(w, out, **about)
     return about

@@ -57,16 +57,19 @@ def _fmt(r: dict | None, key: str) -> str:
 
 def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit: int | None = None,
              tune_limit: int | None = None, recognizer: str = "trade", chunk_ms: int = 320, workers: int = 2,
-             options: dict | None = None, listening: dict = LISTENING, final_recognizer: str | None = None) -> dict:
+             options: dict | None = None, listening: dict = LISTENING, final_recognizer: str | None = None,
+             fixed: dict[str, dict] | None = None) -> dict:
     """``final_recognizer``: score the agent's hybrid, whose caller text is that recognizer's
-    transcript of each VAD segment (``stt.final_recognizer``)."""
+    transcript of each VAD segment (``stt.final_recognizer``); ``fixed``: per detector, options
+    every setting of its sweep shares (the learned detector's weights file)."""
     out.mkdir(parents=True, exist_ok=True)
     (test, test_traces), (dev, _) = (
         traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer)
         for split, n in ((dialogues, limit), (tune, tune_limit)))
     summary = {}
     for name in detectors:
-        dev_rows, test_rows = sweep(name, dev, "dev"), sweep(name, test, "test")
+        keep = (fixed or {}).get(name)
+        dev_rows, test_rows = sweep(name, dev, "dev", keep), sweep(name, test, "test", keep)
         by_params = {json.dumps(r["params"], sort_keys=True): r for r in test_rows}
         on_test = lambda r: r and by_params[json.dumps(r["params"], sort_keys=True)]  # noqa: E731
         summary[name] = {

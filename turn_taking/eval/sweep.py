@@ -44,11 +44,12 @@ TRADE_SETTINGS: dict[str, dict] = {"vad": {"end_silence_ms": 100}, "punct": {"de
                                    "fusion": {"delta_ms": 500, "min_silence_ms": 100, "fallback_ms": None}}
 
 
-def settings(name: str) -> list[dict]:
-    """Every combination of the grid the detector accepts (adaptive needs its delays in order)."""
+def settings(name: str, fixed: dict | None = None) -> list[dict]:
+    """Every combination of the grid the detector accepts (adaptive needs its delays in order),
+    with ``fixed`` options beside each."""
     grid = GRIDS[name]
     return [params for values in itertools.product(*grid.values())
-            if _accepted(name, params := dict(zip(grid, values)))]
+            if _accepted(name, {**(params := dict(zip(grid, values))), **(fixed or {})})]
 
 
 def _accepted(name: str, params: dict) -> bool:
@@ -64,15 +65,16 @@ def replayable(dialogues: list[Dialogue], traces: dict[str, CallerTrace]) -> lis
     return [(d, signals(traces[d.id])) for d in dialogues if d.id in traces]
 
 
-def score(name: str, params: dict, pairs: list[tuple[Dialogue, list[Signal]]], split: str) -> dict:
-    """One setting's metrics on one split."""
+def score(name: str, params: dict, pairs: list[tuple[Dialogue, list[Signal]]], split: str,
+          fixed: dict | None = None) -> dict:
+    """One setting's metrics on one split; ``fixed``: options every setting shares (not swept)."""
     scores = Scores()
     for d, sigs in pairs:
-        scores.add(d, replay(sigs, create_detector(name, **params)))
+        scores.add(d, replay(sigs, create_detector(name, **params, **(fixed or {}))))
     return {"detector": name, "split": split, "params": params, "dialogues": len(pairs), **scores.summary()}
 
 
-def sweep(name: str, pairs: list[tuple[Dialogue, list[Signal]]], split: str) -> list[dict]:
+def sweep(name: str, pairs: list[tuple[Dialogue, list[Signal]]], split: str, fixed: dict | None = None) -> list[dict]:
     """One row per setting of the detector's grid."""
-    return [score(name, params, pairs, split)
-            for params in tqdm(settings(name), desc=f"{name} on {split}", unit="setting", leave=False)]
+    return [score(name, params, pairs, split, fixed)
+            for params in tqdm(settings(name, fixed), desc=f"{name} on {split}", unit="setting", leave=False)]
