@@ -5,9 +5,9 @@ It owns the two decisions of turn-taking in the graph:
 - *end of turn*: when the detector's due time has passed and the turn's speech is
   transcribed up to its last VAD speech end (so a late STT final can never split a turn or
   start a second reply), it pushes ``UserStoppedSpeakingFrame`` and the turn's text as
-  ``UserTurnFrame``. The detector hears the caller's audio (how the voice ended), VAD,
-  transcripts and, from a streaming recognizer, sentence-end punctuation and the LLM's
-  sentence-end probability; new evidence during a pause re-decides when the turn ends;
+  ``UserTurnFrame``. The detector hears VAD, transcripts and, from a streaming recognizer,
+  sentence-end punctuation and the LLM's sentence-end probability; new evidence during a
+  pause re-decides when the turn ends;
 - *barge-in*: caller speech while the bot is speaking goes to a ``BargeInClassifier``: the
   bot's audio is paused at the onset (``BotAudioPauseFrame``), then either resumed
   (``BotAudioResumeFrame``: a backchannel, whose words never become a user turn) or cut
@@ -29,7 +29,6 @@ from agent.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     FrameDirection,
-    InputAudioRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
     RecognizerEventsFrame,
@@ -78,9 +77,7 @@ class UserTurnProcessor(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await self.push_frame(frame, direction)  # VAD and bot frames first, then what they caused
-        if isinstance(frame, InputAudioRawFrame):  # for detectors that read the voice (pitch, a turn model)
-            self.detector.on_audio(frame.audio, frame.pts_s or 0.0)
-        elif isinstance(frame, VADUserStartedSpeakingFrame):
+        if isinstance(frame, VADUserStartedSpeakingFrame):
             await self._on_speech_start(frame)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             await self._on_speech_end(frame)

@@ -303,27 +303,3 @@ async def test_a_final_transcript_that_finishes_the_live_one_re_decides_the_paus
     assert task.clock.now() - now >= 1.4 and sink.of(UserTurnFrame)[0].text == "Goodbye!"
     await task.cancel()
     await runner
-
-
-async def test_the_turn_processor_lets_the_detector_hear_how_the_voice_ended():
-    """The caller's audio reaches the detector, which reads the pitch falling before the pause
-    (``turn_taking.prosody``), whichever of the audio and the VAD's stop comes first."""
-    from agent.frames import InputAudioRawFrame
-
-    turns, sink = UserTurnProcessor(TurnConfig(detector="learned")), Collector()
-    task = PipelineTask(Pipeline([turns, sink]))
-    runner = asyncio.create_task(task.run())
-    f0 = np.concatenate([np.full(16000, 160.0), np.geomspace(160, 100, 8000), np.zeros(8000)])
-    phase = 2 * np.pi * np.cumsum(f0) / 16000
-    audio = (0.2 * sum(np.sin(k * phase) / k for k in range(1, 6)) * (f0 > 0)).astype(np.float32)
-    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=0.0))
-    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=1.5))  # before the audio it follows
-    for at in range(0, len(audio), 320):
-        await task.queue_frame(InputAudioRawFrame(audio=audio[at:at + 320], sample_rate=16000, pts_s=at / 16000))
-    async with asyncio.timeout(2):
-        while len(sink.of(InputAudioRawFrame)) < len(audio) // 320:
-            await asyncio.sleep(0.01)
-    voiced, pitch_end, slope, _ = turns.detector.prosody()
-    assert voiced == 1.0 and pitch_end < -0.3 and slope < 0
-    await task.cancel()
-    await runner

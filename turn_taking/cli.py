@@ -32,7 +32,6 @@ from asr.cli import recognizer_option
 from asr.data.text import per_split
 from asr.vad import STOP_MS
 from turn_taking.detectors.learned import EVIDENCE, SHIPPED, load_weights
-from turn_taking.prosody import PROSODY
 from turn_taking.trace import LISTENING
 
 
@@ -79,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--traces", type=Path, default=Path("runs/turn-fit"), help="folder the traces are cached in")
     f.add_argument("--out", type=Path, default=SHIPPED, help="weights file (default: the shipped one)")
     f.add_argument("--leave-out", default="", metavar="NAMES",
-                   help="comma-separated evidence the fit may not use (their weights stay 0), to measure what "
-                        f"it is worth; 'prosody' names the voice's: {', '.join(PROSODY)}. Evidence: {', '.join(EVIDENCE[1:])}")
+                   help="comma-separated evidence the fit may not use (their weights stay 0), to measure what it "
+                        f"is worth; evaluate the result with eval --learned-weights. Evidence: {', '.join(EVIDENCE[1:])}")
     _hearing(f)
     args = parser.parse_args(argv)
 
@@ -115,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
         listening = _listening(parser, args)
         leave_out = [n.strip() for n in args.leave_out.split(",") if n.strip()]
-        leave_out = [x for n in leave_out for x in (PROSODY if n == "prosody" else (n,))]
         if unknown := [n for n in leave_out if n not in EVIDENCE[1:]]:
-            parser.error(f"--leave-out: unknown evidence {unknown}; choose from prosody, {', '.join(EVIDENCE[1:])}")
+            parser.error(f"--leave-out: unknown evidence {unknown}; choose from {', '.join(EVIDENCE[1:])}")
         try:
             command = shlex.join(["python", "-m", "turn_taking", *(sys.argv[1:] if argv is None else argv)])
             about = fit_on(args.dialogues, args.limit, args.traces, args.out, args.recognizer, args.chunk_ms,

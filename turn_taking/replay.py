@@ -25,7 +25,7 @@ from asr.vad import speech_boundaries
 @dataclass(frozen=True)
 class Signal:
     at: float
-    kind: str  # speech_start speech_end prosody transcript sentence_end end_prob turn_score:<model>
+    kind: str  # speech_start speech_end transcript sentence_end end_prob turn_score:<model>
     args: tuple
 
 
@@ -41,7 +41,6 @@ def signals(trace: CallerTrace) -> list[Signal]:
     ``agent.turns`` joins them."""
     out = [Signal(b.known_s, "speech_start" if b.speaking else "speech_end", (b.t_s,))
            for b in speech_boundaries(np.asarray(trace.vad), **VAD_PARAMS)]
-    out += [Signal(p.at, "prosody", (tuple(p.features), p.onset)) for p in trace.prosody]  # after its speech end
     hybrid = trace.final_recognizer is not None
     committed, stretch, partial = "", "", ""  # hybrid: the stream's words of its open stretch
     for e in trace.events:
@@ -100,8 +99,6 @@ class Listener:
             d.on_sentence_end(s.args[0], s.args[1], s.at)
         elif s.kind == "end_prob":
             d.on_end_probability(s.args[0], s.at)
-        elif s.kind == "prosody":
-            d.on_prosody(s.args[0], s.args[1], s.at)
         elif s.kind == self.model:
             d.on_turn_score(s.args[0], s.args[1], s.args[2], s.at)
 

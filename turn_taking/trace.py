@@ -11,8 +11,6 @@ would hear it, and records:
 * ``segment_final`` events, with a ``final_recognizer``: the agent's hybrid
   (``stt.final_recognizer``), where an offline recognizer transcribes each stretch of speech the
   agent's VAD closes and its transcript, not the stream's words, is the caller's text;
-* ``prosody``: how the caller's voice ended before each silence the detectors' VAD reports
-  (``turn_taking.prosody``), known at the VAD stop;
 * ``peers``: Smart Turn v3.2 (pipecat) and LiveKit turn detector v1-mini probabilities at fixed
   offsets after every silence onset, on the audio each framework would hand its model.
 
@@ -40,7 +38,6 @@ from asr.recognizer import Recognizer, StreamingRecognizer, feed_live
 from asr.utterances import VADUtterances
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.peers import PRE_SPEECH_S, PeerModels
-from turn_taking.prosody import PitchTrack
 from asr.vad import PAUSE_MS, POST_ROLL_MS, PRE_ROLL_MS, WINDOW_S, SileroVAD, speech_boundaries
 
 TRACE_VERSION = 10  # 2: the recognizer hears the VAD's stops; 3: one stream per stretch of speech;
@@ -51,7 +48,8 @@ TRACE_VERSION = 10  # 2: the recognizer hears the VAD's stops; 3: one stream per
 # stream closes at the VAD stop itself (no pause decode there, no wait for the next push); 8: a new
 # silence is decoded at its pause even when an earlier silence's pause ended a sentence and no chunk
 # was decoded since; 9: where the audio ends (a pause decode, the close) the search may emit several
-# symbols at the last frame; 10: the caller's prosody at each pause
+# symbols at the last frame; 10: the dialogues' callers read each turn in one breath (their ids are
+# unchanged, so traces of the earlier build must not be reused)
 LISTENING = {"pause_decode": True, "pause_ms": PAUSE_MS}  # how the agent's recognizer hears its VAD, by default (vad.*)
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
@@ -74,12 +72,6 @@ class PeerScore(BaseModel):
     p: float  # probability the turn is complete
 
 
-class PauseProsody(BaseModel):
-    onset: float  # silence onset (VAD)
-    at: float  # media time the VAD reports it
-    features: list[float]  # turn_taking.prosody.PROSODY
-
-
 class CallerTrace(BaseModel):
     version: int = TRACE_VERSION
     id: str
@@ -91,7 +83,6 @@ class CallerTrace(BaseModel):
     events: list[RecognizerEvent]
     compute_s: float  # recognizer compute for the whole dialogue
     peers: dict[str, list[PeerScore]]
-    prosody: list[PauseProsody] = []
 
 
 def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
@@ -129,15 +120,6 @@ def peer_scores(audio: np.ndarray, regions: list[tuple[float, float]], models: P
         if complete:
             seg_start = None
     return out
-
-
-def prosody_at_pauses(audio: np.ndarray, probs: np.ndarray) -> list[PauseProsody]:
-    """The prosody at each silence onset of the detectors' VAD, as ``PauseEvidence`` reads it live."""
-    track, block = PitchTrack(), 10 * SAMPLE_RATE
-    for at in range(0, len(audio), block):
-        track.push(audio[at:at + block])
-    return [PauseProsody(onset=b.t_s, at=b.known_s, features=[round(float(x), 4) for x in f])
-            for b in speech_boundaries(probs, **VAD_PARAMS) if not b.speaking and (f := track.features(b.t_s)) is not None]
 
 
 def recognizer_events(audio: np.ndarray, recognizer: StreamingRecognizer, vad: SileroVAD,
@@ -198,8 +180,7 @@ def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recog
         events = sorted(events + segment_finals(caller, probs, final_recognizer[1]), key=lambda e: e.at)
     return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
                        recognizer=recognizer_name, final_recognizer=final_recognizer and final_recognizer[0],
-                       events=events, compute_s=compute, peers=peer_scores(caller, regions, peers) if peers else {},
-                       prosody=prosody_at_pauses(caller, probs))
+                       events=events, compute_s=compute, peers=peer_scores(caller, regions, peers) if peers else {})
 
 
 def _worker_init(recognizer: str, options: dict, with_peers: bool, listening: dict, final_recognizer: str | None):

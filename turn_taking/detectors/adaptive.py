@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from turn_taking.detectors.base import EndOfTurnDetector
-from turn_taking.prosody import PitchTrack
 
 # words an English sentence does not end on: conjunctions, fillers, articles, prepositions,
 # possessives, auxiliaries; the joins of a spelled address
@@ -101,7 +98,6 @@ class PauseEvidence(EndOfTurnDetector):
 
     def __init__(self, fresh_ms: float = 160, delta_ms: float = 500):
         self.fresh_s, self.delta_s = fresh_ms / 1000, delta_ms / 1000
-        self._pitch = PitchTrack()  # the caller's voice across turns: reset() keeps it
         self.reset()
 
     def reset(self):
@@ -111,33 +107,12 @@ class PauseEvidence(EndOfTurnDetector):
         self._p: tuple[float, float] | None = None  # (probability, when)
         self._mark: tuple[float, float] | None = None  # (audio time, when) of the latest mark
         self._text_at, self._final = 0.0, False
-        self._prosody: tuple[np.ndarray, float] | None = None  # (features, the onset they describe)
-
-    def on_audio(self, pcm, t_s: float):
-        self._pitch.push(pcm, t_s)
-        self._read_prosody()
 
     def on_speech_start(self, t_s: float):
         self._onset, self._speech_from = None, t_s
 
     def on_speech_end(self, t_s: float):
         self._onset = t_s
-        self._read_prosody()
-
-    def on_prosody(self, features, onset_s: float, t_s: float):
-        self._prosody = (np.asarray(features, np.float64), onset_s)
-
-    def _read_prosody(self):
-        """The pause's prosody from the audio heard, once it reaches the onset (a VAD stop may
-        arrive before the last of the audio it describes)."""
-        if self._onset is not None and self.prosody() is None:
-            if (features := self._pitch.features(self._onset)) is not None:
-                self._prosody = (features, self._onset)
-
-    def prosody(self) -> np.ndarray | None:
-        """How the voice ended before this pause (``turn_taking.prosody.PROSODY``), once known."""
-        p = self._prosody
-        return p[0] if p and self._onset is not None and abs(p[1] - self._onset) < 1e-6 else None
 
     def on_transcript(self, text: str, final: bool, t_s: float):
         self._text, self._text_at, self._final = text, t_s, final

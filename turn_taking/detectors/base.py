@@ -36,11 +36,6 @@ class EndOfTurnDetector:
     def on_end_probability(self, p: float, t_s: float):
         """The recognizer LLM's probability that the sentence ends after the current text."""
 
-    def on_prosody(self, features, onset_s: float, t_s: float):
-        """How the caller's voice ended before the silence that began at ``onset_s``
-        (``turn_taking.prosody.PROSODY``), from a cached trace; live, a detector that wants it
-        reads it from ``on_audio``."""
-
     def on_turn_score(self, p: float, onset_s: float, heard_s: float, t_s: float):
         """A turn model's probability that the turn is complete, having heard ``heard_s`` of
         the silence that began at ``onset_s``."""

@@ -5,7 +5,7 @@ The adaptive policy sorts the evidence into three states and waits a hand-set ti
 This one weighs the same evidence on one scale — a sentence-end mark at the pause, the LLM's
 end probability, an unfinished tail ("and", "um", an address without its domain), a number
 shorter than a phone number, a question, a segmented recognizer's final sentence, a turn of a
-few words, how the voice ended (pitch and loudness, ``turn_taking.prosody``) — and lets
+few words — and lets
 each change how fast the chance grows with the silence. It is a discrete-time hazard model:
 ``P(end | evidence, τ) = σ(eᵀ W b(τ))``, with ``e`` the evidence, ``b(τ) = [1, τ, log(τ + 0.05)]``
 the silence so far, fit on training dialogues where each silence is labelled a hold or the end
@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from turn_taking.detectors.adaptive import PauseEvidence, tail_cue
-from turn_taking.prosody import PROSODY
 
 EVIDENCE = ("bias", "mark", "p_seen", "p_logit", "incomplete", "digits", "question", "final_sentence", "no_words",
-            "few_words", "comma", "stretch") + PROSODY
+            "few_words", "comma", "stretch")
 FEW_WORDS = 3  # "Yes.", "No, thanks.", "That's right.": short answers the recognizer seldom marks
 BASIS = ("1", "tau", "log_tau")
 STEP_S = 0.01  # the resolution of the due time
@@ -42,11 +41,10 @@ def evidence(pause: PauseEvidence) -> np.ndarray:
     """e for the current pause, in EVIDENCE order."""
     p, cue, text = pause.fresh_probability(), tail_cue(pause.text), pause.text.strip()
     logit = 0.0 if p is None else float(np.log(np.clip(p[0], 1e-3, 1 - 1e-3) / np.clip(1 - p[0], 1e-3, 1)))
-    words, stretch, voice = len(text.split()), pause.stretch_s(), pause.prosody()
-    return np.concatenate([[1.0, pause.pause_mark() is not None, p is not None, logit / 4, cue == "incomplete",
-                            cue == "digits", text.endswith("?"), pause.final_sentence(), not words,
-                            0 < words <= FEW_WORDS, text.endswith(","), 0.0 if stretch is None else np.log1p(stretch)],
-                           np.zeros(len(PROSODY)) if voice is None else voice]).astype(np.float64)
+    words, stretch = len(text.split()), pause.stretch_s()
+    return np.array([1.0, pause.pause_mark() is not None, p is not None, logit / 4, cue == "incomplete",
+                     cue == "digits", text.endswith("?"), pause.final_sentence(), not words, 0 < words <= FEW_WORDS,
+                     text.endswith(","), 0.0 if stretch is None else np.log1p(stretch)], np.float64)
 
 
 def load_weights(path: str | Path) -> np.ndarray:
