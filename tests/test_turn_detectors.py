@@ -11,7 +11,7 @@ from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.adaptive import number_digits, tail_cue
 from turn_taking.detectors.learned import BASIS, EVIDENCE, STEP_S, LearnedDetector, basis
-from turn_taking.learn import Examples, design, fit, save
+from turn_taking.learn import Examples, design, fit, per_silence, save
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Listener, Signal, Take, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
@@ -344,6 +344,25 @@ def test_fit_recovers_the_hazard_it_was_drawn_from():
         assert np.abs(fitted - truth).max() < 0.04
 
 
+def test_a_silence_weighs_the_same_however_many_moments_it_lasts():
+    """With per-silence weights, repeating a silence's moments (a longer silence) changes nothing;
+    repeating them as new silences does: the weighted fit is the brute-force one on the
+    silence-level mixture."""
+    rng = np.random.default_rng(1)
+    n = 400
+    e = np.zeros((n, len(EVIDENCE)))
+    e[:, 0] = 1
+    e[:, EVIDENCE.index("mark")] = rng.random(n) < 0.5
+    tau, y, silence = rng.uniform(0.05, 2.0, n), (rng.random(n) < 0.6).astype(float), np.arange(n) // 4
+    base = fit(e, tau, y, weights=per_silence(silence))
+    twice = np.r_[np.arange(n), np.arange(n)[silence == 0]]  # silence 0 lasts twice as long
+    same = fit(e[twice], tau[twice], y[twice], weights=per_silence(silence[twice]))
+    np.testing.assert_allclose(same, base, atol=1e-4)
+    more = np.r_[silence, silence[silence == 0] + silence.max() + 1]  # ... or comes round again
+    other = fit(e[twice], tau[twice], y[twice], weights=per_silence(more))
+    assert np.abs(other - base).max() > 1e-3
+
+
 def _listen(detector, sigs):
     listener = Listener(detector)
     for s in sigs:
@@ -390,10 +409,13 @@ def test_examples_are_labelled_by_silence_and_hold_only_evidence_already_heard()
             Signal(8.9, "speech_start", (8.8,))]
     ex = Examples()
     ex.add(_dialogue(), sigs)
-    e, tau, y = ex.arrays()
+    e, tau, y, silence = ex.arrays()
     ev = {n: e[:, i] for i, n in enumerate(EVIDENCE)}
     assert len(y) == 8 + 18 + 18  # in the order heard: the hold, the first end, the second
     hold, first, second = slice(0, 8), slice(8, 26), slice(26, 44)
+    assert [len(set(silence[s])) for s in (hold, first, second)] == [1, 1, 1] and len(set(silence)) == 3
+    w = per_silence(silence)  # each silence weighs the same: the hold's 8 moments as much as an end's 18
+    assert w[hold].sum() == pytest.approx(w[first].sum()) == pytest.approx(w[second].sum()) and w.mean() == pytest.approx(1)
     # the hold: from the VAD's stop (1.1 s) until the caller resumes (1.5 s), all "and"
     assert not y[hold].any() and np.allclose(1.0 + tau[hold], np.arange(1.1, 1.5 - 1e-9, 0.05))
     assert ev["incomplete"][hold].all()

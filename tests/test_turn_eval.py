@@ -33,6 +33,8 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
     for n in names:
         f1 = summary[n]["dev_chosen"]["best_f1"]
         assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
+        assert set(summary[n]["dev_sweep"]) == {"latency_at_5", "latency_at_10"}  # the dev points choices come from
+    assert "| dev sweep: latency @5% / @10% |" in report
     assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
     assert "### Its sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0

@@ -6,7 +6,8 @@ example: labelled 1 inside a labelled end of turn, 0 inside a hold, and left out
 (silences nobody labelled, such as a caller's pause over the bot). Only silences still running
 at ``τ`` are examples at ``τ``, so the fit estimates the chance the turn is over given that the
 caller has not resumed yet: what a policy deciding at ``τ`` needs. The turn's text restarts
-when the bot answers each labelled end, as it does once a call takes the turn.
+when the bot answers each labelled end, as it does once a call takes the turn. Every silence
+weighs the same in the fit (``per_silence``), as every hold and every end does in the evaluation.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Examples:
         self.e: list[np.ndarray] = []
         self.tau: list[float] = []
         self.y: list[int] = []
+        self.silence: list[int] = []  # which silence each example is a moment of
+        self._silences = 0
 
     def add(self, dialogue: Dialogue, sigs: list[Signal]):
         """The examples of one replayed dialogue."""
@@ -49,6 +52,7 @@ class Examples:
                     self.e.append(evidence(pause))
                     self.tau.append(k * STEP_S)
                     self.y.append(label)
+                    self.silence.append(self._silences)
                 k += 1
             while answered and s.at >= answered[0]:  # the bot answered: a new turn's text begins
                 listener.turn_taken()
@@ -56,10 +60,23 @@ class Examples:
             last = s.at
             listener.hear(s)
             if listener.onset != onset:
-                k = 1
+                k, self._silences = 1, self._silences + 1
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return np.asarray(self.e).reshape(-1, len(EVIDENCE)), np.asarray(self.tau), np.asarray(self.y, np.float64)
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(e, tau, y, silence): ``silence`` numbers the silence each example belongs to."""
+        return (np.asarray(self.e).reshape(-1, len(EVIDENCE)), np.asarray(self.tau), np.asarray(self.y, np.float64),
+                np.asarray(self.silence, np.int64))
+
+
+def per_silence(silence: np.ndarray) -> np.ndarray:
+    """Example weights under which every silence counts once, however long it lasted (mean 1).
+
+    The evaluation scores each hold once (cut off or not) and each end once (its dead air), but
+    a 2 s end gives 40 examples and a 0.3 s hold 6; unweighted, the fit listens to long silences
+    and the policy waits too long at short ones. Chosen on dev (turn_taking/RESULTS.md)."""
+    _, index, counts = np.unique(silence, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[index]
+    return w / w.mean()
 
 
 def _label(silences, t: float) -> int | None:
@@ -75,14 +92,17 @@ def design(e: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return (e[:, :, None] * basis(tau)[:, None, :]).reshape(len(e), -1)
 
 
-def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
-    """W (evidence, basis) maximising the mean log-likelihood minus ``l2``·|W|²."""
+def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-3,
+        weights: np.ndarray | None = None) -> np.ndarray:
+    """W (evidence, basis) maximising the mean (``weights``-weighted) log-likelihood minus
+    ``l2``·|W|²."""
     x = design(e, tau)
+    weights = np.ones(len(y)) if weights is None else weights
 
     def loss(w):
         z = x @ w
-        nll = np.mean(np.logaddexp(0, z) - y * z)
-        grad = x.T @ (1 / (1 + np.exp(-z)) - y) / len(y)
+        nll = np.mean(weights * (np.logaddexp(0, z) - y * z))
+        grad = x.T @ (weights * (1 / (1 + np.exp(-z)) - y)) / len(y)
         return nll + l2 * w @ w, grad + 2 * l2 * w
 
     res = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
@@ -113,15 +133,17 @@ def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer:
     examples = Examples()
     for dialogue, sigs in pairs:
         examples.add(dialogue, sigs)
-    e, tau, y = examples.arrays()
+    e, tau, y, silence = examples.arrays()
     e[:, [EVIDENCE.index(n) for n in leave_out]] = 0.0
     if not 0 < y.sum() < len(y):
         raise ValueError(f"{labels}: {len(pairs)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} hold "
                          "examples; a fit needs both (more dialogues, or labels from python -m turn_taking data build)")
-    w = fit(e, tau, y)
+    weights = per_silence(silence)
+    w = fit(e, tau, y, weights=weights)
     z = design(e, tau) @ w.ravel()
     about = {"fit_on": f"{labels.name}, {len(pairs)} dialogues", "examples": len(y), "end_examples": int(y.sum()),
-             "log_loss": round(float(np.mean(np.logaddexp(0, z) - y * z)), 4),
+             "silences": int(len(np.unique(silence))),
+             "log_loss": round(float(np.mean(weights * (np.logaddexp(0, z) - y * z))), 4),  # each silence once
              "recognizer": f"{recognizer}@{chunk_ms}ms" + (f" + {final_recognizer} finals" if final_recognizer else ""),
              **({"left_out": list(leave_out)} if leave_out else {}), "command": command}
     save(w, out, **about)
