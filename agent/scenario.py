@@ -11,9 +11,9 @@
       - wav: recordings/thanks.wav                         # any rate, channels or format
 
 The texts of one turn are read in one breath and the pauses cut in, so the voice does not fall
-at a pause as it does at the end of the turn. ``start: after_bot`` (default) waits for the bot's reply to finish, then ``delay_ms`` of
-silence; ``barge_in`` speaks ``delay_ms`` after the bot starts replying. WAV paths are
-relative to the scenario file.
+at a pause as it does at the end of the turn. ``start: after_bot`` (default) waits for the
+bot's reply to finish, then ``delay_ms`` of silence; ``barge_in`` speaks ``delay_ms`` after the
+bot starts replying. WAV paths are relative to the scenario file.
 """
 
 from __future__ import annotations

@@ -118,7 +118,8 @@ def say_with_pauses(voice: Voice, pieces: list[str], pauses_s: list[float]) -> S
         first += len(spoken_words(pieces[k]))  # the next piece's first word
         gap = max(0, int((pause - (read[first].start_s - read[first - 1].end_s)) * SAMPLE_RATE))
         audio += [np.zeros(gap, np.float32), chunks[k + 1]]
-        words[first:] = [Word(w.text, w.start_s + gap / SAMPLE_RATE, w.end_s + gap / SAMPLE_RATE) for w in words[first:]]
+        shift = gap / SAMPLE_RATE
+        words[first:] = [Word(w.text, w.start_s + shift, w.end_s + shift) for w in words[first:]]
     return Speech(np.concatenate(audio), words)
 
 

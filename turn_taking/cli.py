@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", type=Path, default=SHIPPED, help="weights file (default: the shipped one)")
     f.add_argument("--leave-out", default="", metavar="NAMES",
                    help="comma-separated evidence the fit may not use (their weights stay 0), to measure what it "
-                        f"is worth; evaluate the result with eval --learned-weights. Evidence: {', '.join(EVIDENCE[1:])}")
+                        "is worth; evaluate the result with eval --learned-weights. Evidence: "
+                        + ", ".join(EVIDENCE[1:]))
     _hearing(f)
     args = parser.parse_args(argv)
 
