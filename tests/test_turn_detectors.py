@@ -463,8 +463,8 @@ def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_m
 
     cases = [heard("I'd like a refund.", True), heard("I'd like a refund", False),
              heard("My number is four five two", False), heard("I called yesterday and", False)]
-    for tau in (0.3, 0.6, 1.0):
+    for tau in (0.3, 0.6, 1.0):  # a mark above no mark above either unfinished cue (their order is the data's)
         p = [float(d.probability(tau)) for d in cases]
-        assert p == sorted(p, reverse=True), (tau, p)
+        assert p[0] > p[1] > max(p[2:]), (tau, p)
     dues = [d.turn_end_due_s() - 1.0 for d in cases]
     assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] == pytest.approx(cases[-1].max_s)  # never sure
