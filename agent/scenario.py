@@ -129,6 +129,6 @@ def _read(voice, texts: list[str]) -> list[np.ndarray]:
     voice stays up at a pause. A voice that cannot time the words (digits it expands, say) reads
     each text alone."""
     try:
-        return read_in_pieces(voice, texts)[0] if len(texts) > 1 else [voice.synthesize(t).audio for t in texts]
+        return read_in_pieces(voice, texts)[0]
     except VoiceError:
         return [voice.synthesize(t).audio for t in texts]

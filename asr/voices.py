@@ -82,19 +82,24 @@ def spoken_words(text: str) -> list[str]:
 CUT_FADE_S = 0.01  # the voice fades out and in over this much where a pause is cut into it
 
 
+def last_words(pieces: list[str]) -> list[int]:
+    """Index of each piece's last word among the words of all of them, as a voice times them."""
+    return [int(k) for k in np.cumsum([len(spoken_words(p)) for p in pieces]) - 1]
+
+
 def read_in_pieces(voice: Voice, pieces: list[str]) -> tuple[list[np.ndarray], list[Word]]:
     """``pieces`` read in one breath, then cut apart midway between their words (faded in and
     out over CUT_FADE_S at each cut), with the word timings of the whole reading.
 
     A caller who pauses after "four five two," or "I was wondering if" keeps the phrase's pitch
-    up; reading each piece alone would end it as a sentence ends. Raises ``VoiceError`` when the
-    voice cannot time the words (then nobody knows where a piece ends)."""
+    up; reading each piece alone would end it as a sentence ends. Raises ``VoiceError`` when there
+    is more than one piece and the voice cannot time the words (then nobody knows where a piece
+    ends)."""
     speech = voice.synthesize(" ".join(pieces))
-    sizes = [len(spoken_words(p)) for p in pieces]
-    if not speech.words or len(speech.words) != sum(sizes):
+    ends = last_words(pieces)
+    if len(pieces) > 1 and len(speech.words) != ends[-1] + 1:
         raise VoiceError(f"voice {voice.name} could not time the words of {' '.join(pieces)!r}")
-    cuts = [int((speech.words[k].end_s + speech.words[k + 1].start_s) / 2 * SAMPLE_RATE)
-            for k in np.cumsum(sizes[:-1]) - 1]
+    cuts = [int((speech.words[k].end_s + speech.words[k + 1].start_s) / 2 * SAMPLE_RATE) for k in ends[:-1]]
     fade = np.linspace(1, 0, int(CUT_FADE_S * SAMPLE_RATE), dtype=np.float32)
     chunks = np.split(speech.audio, cuts)
     for k, chunk in enumerate(chunks):
@@ -113,13 +118,12 @@ def say_with_pauses(voice: Voice, pieces: list[str], pauses_s: list[float]) -> S
     if len(pauses_s) != len(pieces) - 1:
         raise ValueError(f"{len(pieces)} pieces need {len(pieces) - 1} pauses, got {len(pauses_s)}")
     chunks, read = read_in_pieces(voice, pieces)
-    audio, words, first = [chunks[0]], list(read), 0
-    for k, pause in enumerate(pauses_s):
-        first += len(spoken_words(pieces[k]))  # the next piece's first word
-        gap = max(0, int((pause - (read[first].start_s - read[first - 1].end_s)) * SAMPLE_RATE))
+    audio, words = [chunks[0]], list(read)
+    for k, (last, pause) in enumerate(zip(last_words(pieces), pauses_s)):
+        gap = max(0, int((pause - (read[last + 1].start_s - read[last].end_s)) * SAMPLE_RATE))
         audio += [np.zeros(gap, np.float32), chunks[k + 1]]
         shift = gap / SAMPLE_RATE
-        words[first:] = [Word(w.text, w.start_s + shift, w.end_s + shift) for w in words[first:]]
+        words[last + 1:] = [Word(w.text, w.start_s + shift, w.end_s + shift) for w in words[last + 1:]]
     return Speech(np.concatenate(audio), words)
 
 

@@ -28,7 +28,7 @@ from asr.audio import SAMPLE_RATE
 from asr.data import verbalize as V
 from asr.data.catalogue import sample_voice
 from asr.data.text import FIRST, LAST, DOMAINS, Sentence
-from asr.voices import VoiceError, Word as VoiceWord, load_voice, say_with_pauses, spoken_words
+from asr.voices import VoiceError, Word as VoiceWord, last_words, load_voice, say_with_pauses
 from turn_taking.data.labels import MIN_SILENCE_S, Dialogue, Overlap, Silence, Turn, Word
 
 BOT_VOICE = "piper:joe"
@@ -291,12 +291,15 @@ def speak_turn(caller, caller_spec: str, segments: list[Segment],
     Returns (audio, word timings in seconds of that audio, {index of the word before a planned
     hold: its category})."""
     pauses = [_pause_s(rng) if seg.hold_after else 0.0 for seg in segments[:-1]]
+    spoken = [seg.spoken for seg in segments]
     try:
-        speech = say_with_pauses(caller, [seg.spoken for seg in segments], pauses)
+        speech = say_with_pauses(caller, spoken, pauses)
     except VoiceError as e:
         raise NoWordTimings(f"{caller_spec}: {e}") from None
-    ends = np.cumsum([len(spoken_words(seg.spoken)) for seg in segments])[:-1] - 1
-    return speech.audio, speech.words, {int(k): seg.hold_after for k, seg in zip(ends, segments) if seg.hold_after}
+    if not speech.words:
+        raise NoWordTimings(f"voice {caller_spec} could not time the words of {spoken[0]!r}")
+    holds = {k: seg.hold_after for k, seg in zip(last_words(spoken), segments) if seg.hold_after}
+    return speech.audio, speech.words, holds
 
 
 @lru_cache(maxsize=128)
