@@ -10,7 +10,10 @@ end. Pauses the voice itself makes (at commas) are found from its word timings a
 ``hold``/``pause``. During bot turns the
 caller sometimes backchannels ("mhm") or barges in ("wait, that's wrong"), which cuts the bot.
 
-Dialogue ``i`` of a split is a pure function of (seed, split, i), so builds resume and reproduce.
+What dialogue ``i`` of a split says, in which voices, with which pauses, is a pure function of
+(seed, split, i), so builds resume and repeat their plan. The audio does not repeat to the sample:
+Piper samples its noise inside its ONNX graph and espeak keeps state between calls, so timings
+move by a few tens of milliseconds between builds.
 """
 
 from __future__ import annotations
