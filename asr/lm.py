@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,24 @@ BUNDLED = {
 
 def cache_dir() -> Path:
     return Path(os.environ.get("TRADE_CACHE", Path.home() / ".cache" / "trade-voice-agent"))
+
+
+def publish_cache(target: Path, build: Callable[[Path], None]) -> Path:
+    """Make the cache folder ``target`` with ``build(folder)`` in a folder of this process's own,
+    then move it into place at once, so a half-written entry is never read. Worker processes
+    that start together on a cold cache all build it; the first to finish wins, the others
+    discard theirs."""
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    build(tmp)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        shutil.rmtree(tmp)
+    return target
 
 
 def bundled_gguf(name: str) -> Path:
@@ -55,15 +75,17 @@ def load_causal_lm(name_or_dir: str, *, threads: int | None = None):
         if not (src / "config.json").is_file():
             gguf = bundled_gguf(name_or_dir)
             log.info("converting %s to safetensors in %s (one-off)", gguf.name, src)
-            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            tmp = src.with_name(src.name + ".tmp")
-            # the weights are plain float32 now; drop the GGUF marker so they can be saved
-            model.hf_quantizer = None
-            model.config.__dict__.pop("quantization_config", None)
-            model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            tmp.rename(src)  # atomic: a half-written cache is never used
+
+            def convert(folder: Path):
+                tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                # the weights are plain float32 now; drop the GGUF marker so they can be saved
+                model.hf_quantizer = None
+                model.config.__dict__.pop("quantization_config", None)
+                model.save_pretrained(folder)
+                tok.save_pretrained(folder)
+
+            publish_cache(src, convert)
     tok = AutoTokenizer.from_pretrained(src)
     model = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float32)
     return model.eval(), tok

@@ -1,5 +1,8 @@
 """asr.lm: bundled SmolLM2 from its GGUF, cached as safetensors; any local HF directory."""
 
+import multiprocessing
+import os
+
 import pytest
 import torch
 
@@ -35,3 +38,31 @@ def test_cache_is_a_directory_that_loads_again_identically(smollm2, tmp_path):
     assert tok2("Hello there, how can I help?", return_tensors="pt").input_ids.tolist() == ids.tolist()
     with torch.no_grad():
         assert torch.equal(model(ids).logits, again(ids).logits)
+
+
+def _racers(target: str, barrier, results):
+    from pathlib import Path
+
+    from asr.lm import publish_cache
+
+    def build(folder):
+        (folder / "weights").write_text(f"built by {os.getpid()}")
+        barrier.wait()  # every process has built its own copy before any moves it into place
+
+    publish_cache(Path(target), build)
+    results.put((Path(target) / "weights").read_text())
+
+
+def test_processes_filling_a_cold_cache_together_all_get_one_entry(tmp_path):
+    """Trace workers start together on a fresh machine, each converting the same weights."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_racers, args=(str(tmp_path / "entry"), barrier, results)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    read = {results.get(timeout=5) for _ in procs}
+    assert len(read) == 1 and read == {(tmp_path / "entry" / "weights").read_text()}
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # the losers' copies are gone

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from asr.lm import cache_dir
+from asr.lm import cache_dir, publish_cache
 from asr.models.whisper.ct2 import read_ct2
 from asr.models.whisper.model import ModelDimensions, Whisper
 from asr.models.whisper import bundled_whisper_dir
@@ -81,11 +81,12 @@ def load_whisper(model_dir: str | None = None) -> Whisper:
         sd = load_file(cached / "model.safetensors")
     else:
         dims, sd = ct2_to_state_dict(read_ct2(model_dir / "model.bin"))
-        tmp = cached.with_name(cached.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        save_file(sd, tmp / "model.safetensors")
-        (tmp / "dims.json").write_text(json.dumps(asdict(dims)))
-        tmp.rename(cached)
+
+        def save(folder: Path):
+            save_file(sd, folder / "model.safetensors")
+            (folder / "dims.json").write_text(json.dumps(asdict(dims)))
+
+        publish_cache(cached, save)
     model = Whisper(dims)
     model.load_state_dict(sd)
     return model.eval()
