@@ -10,7 +10,7 @@ import pytest
 from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.adaptive import number_digits, tail_cue
-from turn_taking.detectors.learned import BASIS, EVIDENCE, STEP_S, LearnedDetector, basis
+from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, STEP_S, LearnedDetector, basis, features
 from turn_taking.learn import Examples, design, fit, per_silence, save
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Listener, Signal, Take, replay, signals
@@ -316,10 +316,10 @@ def _weights(tmp_path, w, name="w.json"):
 
 
 def _w(**rows):
-    """W with the given evidence rows (name → [1, τ, log τ] coefficients), zero elsewhere."""
-    w = np.zeros((len(EVIDENCE), len(BASIS)))
+    """W with the given feature rows (name → [1, τ, log τ] coefficients; a pair is "a*b"), zero elsewhere."""
+    w = np.zeros((len(FEATURES), len(BASIS)))
     for name, row in rows.items():
-        w[EVIDENCE.index(name)] = row
+        w[FEATURES.index(name.replace("__", "*"))] = row
     return w
 
 
@@ -328,16 +328,19 @@ def test_fit_recovers_the_hazard_it_was_drawn_from():
     n = 60_000
     e = np.zeros((n, len(EVIDENCE)))
     e[:, 0] = 1
-    mark, incomplete = EVIDENCE.index("mark"), EVIDENCE.index("incomplete")
+    mark, incomplete, digits = (EVIDENCE.index(n) for n in ("mark", "incomplete", "digits"))
     e[:, mark] = rng.random(n) < 0.3
     e[:, incomplete] = (rng.random(n) < 0.2) & (e[:, mark] == 0)
+    e[:, digits] = (rng.random(n) < 0.3) & (e[:, incomplete] == 0)
     tau = rng.uniform(0.05, 3.0, n)
-    true = _w(bias=[-2.0, 1.0, 0.3], mark=[2.5, 0.5, 0.0], incomplete=[-1.5, -0.5, 0.0])
+    # a mark after a short number says little: the pair's own row takes most of the mark's back
+    true = _w(bias=[-2.0, 1.0, 0.3], mark=[2.5, 0.5, 0.0], incomplete=[-1.5, -0.5, 0.0], digits=[-0.5, 0.0, 0.0],
+              mark__digits=[-2.0, -0.5, 0.0])
     p = 1 / (1 + np.exp(-(design(e, tau) @ true.ravel())))
     y = (rng.random(n) < p).astype(float)
     w = fit(e, tau, y, l2=1e-6)
     grid = np.linspace(0.1, 2.9, 15)
-    for on in ([], ["mark"], ["incomplete"]):
+    for on in ([], ["mark"], ["incomplete"], ["digits"], ["mark", "digits"]):
         ev = np.zeros((len(grid), len(EVIDENCE)))
         ev[:, [0] + [EVIDENCE.index(n) for n in on]] = 1
         fitted, truth = (1 / (1 + np.exp(-(design(ev, grid) @ m.ravel()))) for m in (w, true))
@@ -383,7 +386,7 @@ def test_due_is_the_first_moment_the_chance_reaches_the_threshold_never_before_t
         e[[EVIDENCE.index(n) for n in ("bias", "mark", "incomplete", "few_words", "stretch")]] = \
             [1, mark, text.endswith("and"), len(text.split()) <= 3, np.log1p(1.0)]
         taus = np.arange(0, 2.5, 0.001)
-        p = 1 / (1 + np.exp(-(basis(taus) @ w.T @ e)))
+        p = 1 / (1 + np.exp(-(basis(taus) @ w.T @ features(e))))
         ok = taus[(p >= 0.6) & (taus >= heard - 1.0 - 1e-9)]
         expected = 1.0 + (ok[0] if len(ok) else 2.5)
         assert d.turn_end_due_s() == pytest.approx(expected, abs=STEP_S + 1e-9)

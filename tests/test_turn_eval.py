@@ -81,15 +81,15 @@ def test_fit_writes_weights_the_learned_detector_reads(labels, tmp_path, capsys)
     traces = read_traces(trace_path(labels / "test.jsonl", tmp_path / "traces", "trade", 320, {}, peers=False))
     assert len(traces) == 2 and not any(t.peers for t in traces.values())  # fitting needs no peer models
     detector = create_detector("learned", threshold=0.9, weights=str(out))
-    assert detector.weights.shape == (len(about["evidence"]), len(about["basis"]))
+    assert detector.weights.shape == (len(about["features"]), len(about["basis"]))
     # what evidence is worth: the same fit without some, and eval reading those weights
     blind = tmp_path / "blind.json"
     assert main(["fit", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path / "traces"),
                  "--out", str(blind), "--workers", "1", "--leave-out", "mark,comma"]) == 0
     without = json.loads(blind.read_text())
     assert without["left_out"] == ["mark", "comma"]
-    assert all(w == 0 for name, row in zip(without["evidence"], without["weights"])
-               if name in without["left_out"] for w in row)
+    assert all(w == 0 for name, row in zip(without["features"], without["weights"])  # and their products
+               if set(name.split("*")) & set(without["left_out"]) for w in row)
     with pytest.raises(SystemExit):
         main(["fit", "--dialogues", str(labels / "test.jsonl"), "--out", str(blind), "--leave-out", "pitch"])
     assert main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),

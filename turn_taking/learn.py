@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 
 from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.adaptive import PauseEvidence
-from turn_taking.detectors.learned import BASIS, EVIDENCE, basis, evidence
+from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, basis, evidence, features
 from turn_taking.eval.metrics import EARLY_S
 from turn_taking.replay import Listener, Signal
 
@@ -87,14 +87,15 @@ def _label(silences, t: float) -> int | None:
 
 
 def design(e: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """The logistic regression's inputs: every evidence feature times every basis function of τ,
-    (n, evidence × basis), so that ``x · vec(W) = eᵀ W b(τ)``."""
-    return (e[:, :, None] * basis(tau)[:, None, :]).reshape(len(e), -1)
+    """The logistic regression's inputs from the evidence ``e`` (n, evidence): every feature φ(e)
+    times every basis function of τ, (n, features × basis), so that ``x · vec(W) = φ(e)ᵀ W b(τ)``."""
+    phi = features(e)
+    return (phi[:, :, None] * basis(tau)[:, None, :]).reshape(len(e), -1)
 
 
 def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-3,
         weights: np.ndarray | None = None) -> np.ndarray:
-    """W (evidence, basis) maximising the mean (``weights``-weighted) log-likelihood minus
+    """W (features, basis) maximising the mean (``weights``-weighted) log-likelihood minus
     ``l2``·|W|²."""
     x = design(e, tau)
     weights = np.ones(len(y)) if weights is None else weights
@@ -108,15 +109,15 @@ def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-3,
     res = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
     if not res.success:
         raise RuntimeError(f"the fit did not converge: {res.message}")
-    return res.x.reshape(len(EVIDENCE), len(BASIS))
+    return res.x.reshape(len(FEATURES), len(BASIS))
 
 
 def save(w: np.ndarray, path: Path, **about):
-    """The weights file: W's rows in EVIDENCE order, one a line, then how they were made."""
+    """The weights file: W's rows in FEATURES order, one a line, then how they were made."""
     rows = ",\n".join(f"  {json.dumps(np.round(row, 5).tolist())}" for row in w)
     more = "".join(f",\n {json.dumps(k)}: {json.dumps(v)}" for k, v in about.items())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'{{\n "evidence": {json.dumps(EVIDENCE)},\n "basis": {json.dumps(BASIS)},\n'
+    path.write_text(f'{{\n "features": {json.dumps(FEATURES)},\n "basis": {json.dumps(BASIS)},\n'
                     f' "weights": [\n{rows}\n ]{more}\n}}\n')
 
 
@@ -125,7 +126,7 @@ def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer:
            leave_out: list[str] = ()) -> dict:
     """Trace (cached) and fit on the first ``limit`` dialogues of ``labels``; write ``out`` with
     ``command``, the one that made it. ``leave_out``: evidence the fit may not use (held at 0,
-    so its weights are 0), to measure what it adds."""
+    so its weights and those of its products are 0), to measure what it adds."""
     from turn_taking.eval.report import traces_for
 
     pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,

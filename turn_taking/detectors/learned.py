@@ -7,10 +7,12 @@ end probability, an unfinished tail ("and", "um", an address without its domain)
 shorter than a phone number, a question, a segmented recognizer's final sentence, a turn of a
 few words — and lets
 each change how fast the chance grows with the silence. It is a discrete-time hazard model:
-``P(end | evidence, τ) = σ(eᵀ W b(τ))``, with ``e`` the evidence, ``b(τ) = [1, τ, log(τ + 0.05)]``
-the silence so far, fit on training dialogues where each silence is labelled a hold or the end
-of the turn (``python -m turn_taking fit``, ``turn_taking/learn.py``). The turn is taken at the
-first moment the chance reaches ``threshold``, or after ``max_ms`` of silence whatever it says.
+``P(end | evidence, τ) = σ(φ(e)ᵀ W b(τ))``, with ``e`` the evidence, ``φ(e)`` the evidence and the
+product of every two of its items (a mark after a short number is not a mark after "please"),
+``b(τ) = [1, τ, log(τ + 0.05)]`` the silence so far, fit on training dialogues where each silence
+is labelled a hold or the end of the turn (``python -m turn_taking fit``, ``turn_taking/learn.py``).
+The turn is taken at the first moment the chance reaches ``threshold``, or after ``max_ms`` of
+silence whatever it says.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from turn_taking.detectors.adaptive import PauseEvidence, tail_cue
 EVIDENCE = ("bias", "mark", "p_seen", "p_logit", "incomplete", "digits", "question", "final_sentence", "no_words",
             "few_words", "comma", "stretch")
 FEW_WORDS = 3  # "Yes.", "No, thanks.", "That's right.": short answers the recognizer seldom marks
+# every two items of evidence together (chosen over the evidence alone on dev; turn_taking/RESULTS.md)
+PAIRS = tuple((a, b) for i, a in enumerate(EVIDENCE[1:], 1) for b in EVIDENCE[i + 1:])
+FEATURES = EVIDENCE + tuple(f"{a}*{b}" for a, b in PAIRS)
 BASIS = ("1", "tau", "log_tau")
 STEP_S = 0.01  # the resolution of the due time
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "learned-eot.json"
@@ -35,6 +40,15 @@ def basis(tau: np.ndarray) -> np.ndarray:
     """b(τ) for seconds of silence ``tau``: (..., 3)."""
     tau = np.asarray(tau, np.float64)
     return np.stack([np.ones_like(tau), tau, np.log(tau + 0.05)], axis=-1)
+
+
+_PAIR_INDEX = tuple(np.array([EVIDENCE.index(p[k]) for p in PAIRS]) for k in (0, 1))
+
+
+def features(e: np.ndarray) -> np.ndarray:
+    """φ(e): the evidence (..., evidence) and its pairwise products, (..., features)."""
+    e = np.asarray(e, np.float64)
+    return np.concatenate([e, e[..., _PAIR_INDEX[0]] * e[..., _PAIR_INDEX[1]]], axis=-1)
 
 
 def evidence(pause: PauseEvidence) -> np.ndarray:
@@ -48,7 +62,7 @@ def evidence(pause: PauseEvidence) -> np.ndarray:
 
 
 def load_weights(path: str | Path) -> np.ndarray:
-    """W, (evidence, basis), from a file ``python -m turn_taking fit`` wrote (read again when it
+    """W, (features, basis), from a file ``python -m turn_taking fit`` wrote (read again when it
     changes: a sweep builds a detector per dialogue)."""
     try:
         modified = Path(path).stat().st_mtime_ns
@@ -66,10 +80,10 @@ def _read_weights(path: str, modified: int) -> np.ndarray:
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"cannot read learned end-of-turn weights from {path}: {e} "
                          "(write them with python -m turn_taking fit)") from None
-    if tuple(spec.get("evidence", ())) != EVIDENCE or tuple(spec.get("basis", ())) != BASIS \
-            or w.shape != (len(EVIDENCE), len(BASIS)):
-        raise ValueError(f"{path} was fit for other features ({spec.get('evidence')}, {spec.get('basis')}); "
-                         "refit it with python -m turn_taking fit")
+    if tuple(spec.get("features", ())) != FEATURES or tuple(spec.get("basis", ())) != BASIS \
+            or w.shape != (len(FEATURES), len(BASIS)):
+        raise ValueError(f"{path} was fit for other features ({spec.get('features', spec.get('evidence'))}, "
+                         f"{spec.get('basis')}); refit it with python -m turn_taking fit")
     return w
 
 
@@ -89,7 +103,7 @@ class LearnedDetector(PauseEvidence):
 
     def probability(self, tau_s) -> np.ndarray:
         """P(the turn is over) after ``tau_s`` seconds of this silence, on the current evidence."""
-        return 1 / (1 + np.exp(-(basis(tau_s) @ self.weights.T @ evidence(self))))
+        return 1 / (1 + np.exp(-(basis(tau_s) @ self.weights.T @ features(evidence(self)))))
 
     def turn_end_due_s(self) -> float | None:
         if self._onset is None:
