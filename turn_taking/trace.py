@@ -24,6 +24,7 @@ may change it (``VADUtterances`` keywords) to measure what each part is worth. T
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Literal
@@ -49,7 +50,8 @@ TRACE_VERSION = 10  # 2: the recognizer hears the VAD's stops; 3: one stream per
 # silence is decoded at its pause even when an earlier silence's pause ended a sentence and no chunk
 # was decoded since; 9: where the audio ends (a pause decode, the close) the search may emit several
 # symbols at the last frame; 10: the dialogues' callers read each turn in one breath (their ids are
-# unchanged, so traces of the earlier build must not be reused)
+# unchanged, so traces of the earlier build must not be reused; since then each trace records its
+# audio's SHA-1 and a rebuild is traced again without a new version)
 LISTENING = {"pause_decode": True, "pause_ms": PAUSE_MS}  # how the agent's recognizer hears its VAD, by default (vad.*)
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
@@ -83,6 +85,7 @@ class CallerTrace(BaseModel):
     events: list[RecognizerEvent]
     compute_s: float  # recognizer compute for the whole dialogue
     peers: dict[str, list[PeerScore]]
+    audio_sha1: str = ""  # of the dialogue's audio file: a rebuild under the same id is traced again
 
 
 def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
@@ -198,22 +201,42 @@ def _worker_init(recognizer: str, options: dict, with_peers: bool, listening: di
 def _trace_one(dialogue: Dialogue) -> str:
     vad, rec, peers, listening, final = _MODELS
     name = getattr(rec, "name", "") + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
-    return trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers,
-                          listening, final).model_dump_json()
+    trace = trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers, listening, final)
+    trace.audio_sha1 = audio_digest(dialogue.audio)
+    return trace.model_dump_json()
+
+
+def audio_digest(path: str | Path) -> str:
+    """SHA-1 of a dialogue's audio file."""
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def untraced(dialogues: list[Dialogue], out: Path) -> list[Dialogue]:
+    """The dialogues ``out`` holds no trace of as their audio is now. Traces of other audio under
+    the same ids (a rebuild of the dialogues) are dropped from the file."""
+    if not out.exists():
+        return list(dialogues)
+    digests = {d.id: audio_digest(d.audio) for d in dialogues}
+    lines = [line for line in out.read_text().splitlines() if line.strip()]
+    traces = [CallerTrace.model_validate_json(line) for line in lines]
+    keep = [t.id not in digests or t.audio_sha1 == digests[t.id] for t in traces]
+    if not all(keep):
+        out.write_text("".join(line + "\n" for line, k in zip(lines, keep) if k))
+    done = {t.id for t, k in zip(traces, keep) if k}
+    return [d for d in dialogues if d.id not in done]
 
 
 def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade", options: dict | None = None,
                  with_peers: bool = True, workers: int = 2, listening: dict = LISTENING,
                  final_recognizer: str | None = None) -> Path:
     """Trace every dialogue into ``out`` (JSONL, one line each); resumable: dialogues already
-    in the file are skipped."""
+    traced from the same audio are skipped."""
     from multiprocessing import get_context
 
     from tqdm import tqdm
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = {CallerTrace.model_validate_json(line).id for line in out.open()} if out.exists() else set()
-    todo = [d for d in dialogues if d.id not in done]
+    todo = untraced(dialogues, out)
     init = (recognizer, options or {}, with_peers, listening, final_recognizer)
     with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
         for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
