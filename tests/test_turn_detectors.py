@@ -471,3 +471,26 @@ def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_m
         assert p[0] > p[1] > max(p[2:]), (tau, p)
     dues = [d.turn_end_due_s() - 1.0 for d in cases]
     assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] == pytest.approx(cases[-1].max_s)  # never sure
+
+
+def test_a_dialogue_rebuilt_under_the_same_id_is_traced_again(tmp_path):
+    """Traces are cached per dialogue id; a rebuild changes the audio, not the ids."""
+    from turn_taking.data.labels import Dialogue
+    from turn_taking.trace import audio_digest, read_traces, untraced
+
+    def dialogue(name: str) -> Dialogue:
+        return Dialogue(id=name, audio=str(tmp_path / f"{name}.flac"), split="test", duration=1.0, caller_voice="v",
+                        bot_voice="b", noise_snr_db=30.0, turns=[], silences=[], overlaps=[], words=[])
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.flac").write_bytes(name.encode() * 100)
+    dialogues = [dialogue(n) for n in ("a", "b", "c")]
+    out = tmp_path / "traces.jsonl"
+    assert untraced(dialogues, out) == dialogues  # nothing traced yet
+    out.write_text("".join(CallerTrace(id=d.id, duration=1.0, vad=[], recognizer="trade", events=[], compute_s=0.0,
+                                       peers={}, audio_sha1=audio_digest(d.audio)).model_dump_json() + "\n"
+                           for d in dialogues[:2]))
+    assert [d.id for d in untraced(dialogues, out)] == ["c"]
+    (tmp_path / "b.flac").write_bytes(b"rebuilt" * 100)
+    assert [d.id for d in untraced(dialogues, out)] == ["b", "c"]
+    assert list(read_traces(out)) == ["a"]  # the stale trace of b is gone from the cache
