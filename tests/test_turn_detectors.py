@@ -10,7 +10,7 @@ import pytest
 from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.adaptive import number_digits, tail_cue
-from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, STEP_S, LearnedDetector, basis, features
+from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, STEP_S, LearnedDetector, basis, features, is_answer
 from turn_taking.learn import Examples, design, fit, per_silence, save
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Listener, Signal, Take, replay, signals
@@ -101,9 +101,24 @@ def test_each_take_puts_the_end_where_its_detector_times_it():
                                       ("my email is olga at mail dot com.", None), ("email is olga at hotmail com", None), ("I got an email about my bill.", None),
                                       ("Can you email me the receipt?", None), ("olga underscore", "incomplete"),
                                       # a mark written apart from its word, and speech trailing off
-                                      ("I called yesterday and .", "incomplete"), ("My callback number is ...", "incomplete")])
+                                      ("I called yesterday and .", "incomplete"), ("My callback number is ...", "incomplete"),
+                                      # a particle or an elliptical ending is finished only when marked
+                                      ("No, I can't log in.", "open"), ("Actually, hang on .", "open"),
+                                      ("Yes, I do.", "open"), ("I can't log in", "incomplete"), ("I'd like to", "incomplete"),
+                                      ("I called and.", "incomplete"), ("My email is.", "incomplete"),
+                                      ("My order number is.", "incomplete"), ("Yes, it is", "incomplete"),
+                                      # amounts and a date's year are whole numbers, not digit groups
+                                      ("But I expected $4,302.", None), ("I expected 2,954", None),
+                                      ("from February 24th? 2016,", None), ("May 5th, 2008.", None),
+                                      ("My account number is 0254. 5395.", "digits")])
 def test_tail_cues(text, cue):
     assert tail_cue(text) == cue
+
+
+@pytest.mark.parametrize("text,answer", [("Nope,", True), ("Sounds good,", True), ("Yes, that's right.", True),
+                                         ("Thank you.", True), ("Yes, I need to", False), ("", False)])
+def test_a_turn_that_only_answers_is_told_apart(text, answer):
+    assert is_answer(text) == answer
 
 
 @pytest.mark.parametrize("words,digits", [(["is", "780", "628", "3-0-6-1"], 10), (["is", "4.2"], 2),
@@ -120,6 +135,10 @@ def test_adaptive_waits_by_how_finished_the_text_looks():
     assert _at([start, end, words("I want a refund."), Signal(1.2, "sentence_end", (".", 0.98))],
                   create_detector("adaptive", **det)) == pytest.approx([1.2])
     assert _at([start, end, words("I want a refund")], create_detector("adaptive", **det)) == pytest.approx([1.8])
+    # a marked particle ending may be finished or not: unknown, neither complete nor incomplete
+    assert _at([start, end, words("I can't log in."), Signal(1.2, "sentence_end", (".", 0.98))],
+               create_detector("adaptive", **det)) == pytest.approx([1.8])
+    assert _at([start, end, words("I can't log in")], create_detector("adaptive", **det)) == pytest.approx([3.0])
     # the LLM's probability counts only once the recognizer has heard the pause (fresh_ms after it)
     stale = [start, end, words("I want a refund", 1.1), Signal(1.1, "end_prob", (0.9,))]
     fresh = [start, end, words("I want a refund", 1.3), Signal(1.3, "end_prob", (0.9,))]

@@ -9,7 +9,10 @@ At each silence the detector sorts the evidence into three states and waits ``co
   ``final_punct``, also a final transcript heard during this pause that ends in ``.``, ``?`` or
   ``!`` (a segmented recognizer's, in the agent's hybrid: Whisper punctuates each VAD segment);
 * *incomplete*: the text ends in a word a sentence cannot end on ("and", "um", "the", "my"),
-  a semicolon, colon, dash or ellipsis (Whisper's mark of speech trailing off), or an e-mail
+  or, with no sentence-end mark after it, in a word a sentence ends on only as a verb's particle
+  or elliptically ("in", "on", an auxiliary after its pronoun: "I can't log in.", "Yes, it is."
+  are finished; marked, such a tail is *unknown*), an auxiliary after a noun ("My order number
+  is."), a semicolon, colon, dash or ellipsis (Whisper's mark of speech trailing off), or an e-mail
   address still being given: one with no domain yet, whether spelled ("olga@mail") or only
   announced ("my email is olga"). A trailing comma is not a cue: trained not to end sentences
   at pauses, the recognizer writes one where it is unsure, at holds and ends alike (a comma cue
@@ -19,8 +22,9 @@ At each silence the detector sorts the evidence into three states and waits ``co
   (a probability computed before ``fresh_ms`` after the onset describes earlier speech). A
   number shorter than a full phone number (ten digits, groups and spelled-out digits counted
   together) stays unknown whatever the recognizer wrote after it: callers pause between digit
-  groups, and a recognizer's period after digits is unreliable. A longer number is judged by
-  the evidence, as words are.
+  groups, and a recognizer's period after digits is unreliable. A longer number, an amount
+  ("$4,302", "2,954") and a date's year ("February 5th, 2008") are judged by the evidence, as
+  words are.
 
 The cues are general English, not the phrases of any test set.
 """
@@ -31,20 +35,35 @@ import re
 
 from turn_taking.detectors.base import EndOfTurnDetector
 
-# words an English sentence does not end on: conjunctions, fillers, articles, prepositions,
-# possessives, auxiliaries; the joins of a spelled address
-CONTINUATION_WORDS = frozenset("""
-and or but so because since although though while whereas if unless until when where which who whose that then
-um uh er erm uhm hmm mm like
-the a an this these those my your our their his her its
-to of for with at in on from by about into onto over under than as
-is are was were am be been being have has had do does did will would can could should shall may might must
+# words an English sentence does not end on: conjunctions, fillers, articles, possessives; the
+# joins of a spelled address
+NEVER_FINAL = frozenset("""
+and or but because although whereas if unless
+um uh er erm uhm hmm mm
+the a an my your our their its than into onto
 dot underscore
 """.split())
+# words a sentence ends on only as a verb's particle or elliptically ("log in.", "hang on.", "I want
+# that."): finished when the recognizer marks a sentence end after them, not otherwise
+OPEN_WORDS = frozenset("""
+so since though while until when where which who whose that then like
+this these those his her
+to of for with at in on from by about over under as
+""".split())
+# an auxiliary ends a sentence only after its pronoun ("Yes, it is.", "I do."), not after a noun
+# ("My order number is." is a segment's period, not the end)
+AUXILIARIES = frozenset("""
+is are was were am be been being have has had do does did will would can could should shall may might must
+""".split())
+SUBJECTS = frozenset("i you he she it we they that there this who not".split())
 NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine".split())
 FULL_NUMBER_DIGITS = 10  # a phone number with its area code
 _WORD = re.compile(r"[\w@'.-]+")
 _NUMBER = re.compile(r"[\d.-]*\d")  # a digit group however it is written: 452, 4-5-2, 4.2 (Whisper)
+MONTHS = "january february march april may june july august september october november december".split()
+# an amount ("$4,302.", "2,954") or a date's year ("February 5th, 2008"): a whole number, not a digit group
+_AMOUNT = re.compile(r"(\$\s*[\d,]*\d|\b\d{1,3}(?:,\d{3})+)(?:\.\d+)?[.?!,]?$")
+_DATE = re.compile(rf"\b(?:{'|'.join(MONTHS)})\s+\d{{1,2}}(?:st|nd|rd|th)?[\s,.?]+\d{{4}}[.?!,]?$")
 _LONE_MARK = re.compile(r"\s+([.,?!])")  # TRADE writes "and ." when it marks after a word
 # an e-mail address being given: "my email is", "email's", "email me at", "the email on file should be"
 _EMAIL = re.compile(r"\b(?:e-?)?mail(?:'s|:|(?:\s+\w+){0,3}?\s+(?:is|be|at|was)\b)")
@@ -54,7 +73,8 @@ _DOMAIN = re.compile(r"(@|\bat\b).*?(\.\w|\bdot\s+\w)|\b(?:com|net|org|edu|gov|i
 
 def tail_cue(text: str) -> str | None:
     """'incomplete' when the text cannot be a finished sentence; 'digits' when it ends in a
-    number shorter than a full phone number; None otherwise."""
+    number shorter than a full phone number; 'open' when it ends in a word that finishes a
+    sentence only as a particle or elliptically, with a sentence-end mark after it; None otherwise."""
     text = _LONE_MARK.sub(r"\1", text.strip()).lower()
     if not text:
         return None
@@ -62,14 +82,19 @@ def tail_cue(text: str) -> str | None:
         return "incomplete"
     words = [w.strip(".") for w in _WORD.findall(text)]
     last = words[-1] if words else ""
-    if last in CONTINUATION_WORDS:
+    after_subject = last in AUXILIARIES and len(words) > 1 and words[-2] in SUBJECTS
+    open_ending = last in OPEN_WORDS or after_subject
+    marked = text.endswith((".", "?", "!"))
+    if last in NEVER_FINAL or (last in AUXILIARIES and not after_subject) or (open_ending and not marked):
         return "incomplete"
     if "@" in last and "." not in last.split("@")[-1]:
         return "incomplete"  # an address still being spelled
     emails = list(_EMAIL.finditer(text))
     if emails and not text.endswith("?") and not _DOMAIN.search(text, emails[-1].end()):
         return "incomplete"  # an address announced, its domain not yet said
-    if 0 < number_digits(words) < FULL_NUMBER_DIGITS:
+    if open_ending:
+        return "open"
+    if 0 < number_digits(words) < FULL_NUMBER_DIGITS and not (_AMOUNT.search(text) or _DATE.search(text)):
         return "digits"
     return None
 
@@ -172,7 +197,7 @@ class AdaptiveDetector(PauseEvidence):
         cue = tail_cue(self._text)
         if cue == "incomplete":
             return "incomplete", self._text_at
-        if cue == "digits":
+        if cue in ("digits", "open"):
             return "unknown", self._text_at
         if mark := self.pause_mark():
             return "complete", mark[1]

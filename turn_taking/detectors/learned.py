@@ -3,12 +3,13 @@ recognizer said about this pause and how long the silence has lasted.
 
 The adaptive policy sorts the evidence into three states and waits a hand-set time in each.
 This one weighs the same evidence on one scale — a sentence-end mark at the pause, the LLM's
-end probability, an unfinished tail ("and", "um", an address without its domain), a number
-shorter than a phone number, a question, a segmented recognizer's final sentence, a turn of a
-few words — and lets
-each change how fast the chance grows with the silence. It is a discrete-time hazard model:
-``P(end | evidence, τ) = σ(φ(e)ᵀ W b(τ))``, with ``e`` the evidence, ``φ(e)`` the evidence and the
-product of every two of its items (a mark after a short number is not a mark after "please"),
+end probability, an unfinished tail ("and", "um", an address without its domain), a marked tail
+that may or may not be finished ("log in.", "it is."), a number shorter than a phone number, a
+question, a segmented recognizer's final sentence, a turn of a few words, a turn that only
+answers ("Nope,") — and lets each change how fast the chance grows with the silence. It is a
+discrete-time hazard model: ``P(end | evidence, τ) = σ(φ(e)ᵀ W b(τ))``, with ``e`` the evidence,
+``φ(e)`` the evidence and the product of every two of its items (a mark after a short number is
+not a mark after "please"),
 ``b(τ) = [1, τ, log(τ + 0.05)]`` the silence so far, fit on training dialogues where each silence
 is labelled a hold or the end of the turn (``python -m turn_taking fit``, ``turn_taking/learn.py``).
 The turn is taken at the first moment the chance reaches ``threshold``, or after ``max_ms`` of
@@ -18,6 +19,7 @@ silence whatever it says.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,12 +27,21 @@ import numpy as np
 
 from turn_taking.detectors.adaptive import PauseEvidence, tail_cue
 
-EVIDENCE = ("bias", "mark", "p_seen", "p_logit", "incomplete", "digits", "question", "final_sentence", "no_words",
-            "few_words", "comma", "stretch")
+EVIDENCE = ("bias", "mark", "p_seen", "p_logit", "incomplete", "open", "digits", "question", "final_sentence",
+            "no_words", "few_words", "answer", "comma", "stretch")
 FEW_WORDS = 3  # "Yes.", "No, thanks.", "That's right.": short answers the recognizer seldom marks
+# the words of a whole turn that only answers ("Nope,", "Sounds good,", "Yes, that's right"): often closed with a comma
+ANSWER_WORDS = frozenset("""
+yes yeah yep yup no nope nah sure okay ok alright all right correct exactly great perfect fine good sounds
+thanks thank you that's it's true absolutely definitely please
+""".split())
 # every two items of evidence together (ahead of the evidence alone at 10 % cutoffs in a cross-validation on
 # the training dialogues, on dev and on test; at 5 % within the noise of one tracing: turn_taking/RESULTS.md)
-PAIRS = tuple((a, b) for i, a in enumerate(EVIDENCE[1:], 1) for b in EVIDENCE[i + 1:])
+# (pairs that are never both non-zero are left out: values of the one tail cue, a text ending in "?" or ",";
+# and p_seen*p_logit is p_logit, which is 0 unless a probability was seen)
+APART = ({"incomplete", "open", "digits"}, {"question", "comma"}, {"p_seen", "p_logit"})
+PAIRS = tuple((a, b) for i, a in enumerate(EVIDENCE[1:], 1) for b in EVIDENCE[i + 1:]
+              if not any({a, b} <= group for group in APART))
 FEATURES = EVIDENCE + tuple(f"{a}*{b}" for a, b in PAIRS)
 BASIS = ("1", "tau", "log_tau")
 STEP_S = 0.01  # the resolution of the due time
@@ -58,8 +69,15 @@ def evidence(pause: PauseEvidence) -> np.ndarray:
     logit = 0.0 if p is None else float(np.log(np.clip(p[0], 1e-3, 1 - 1e-3) / np.clip(1 - p[0], 1e-3, 1)))
     words, stretch = len(text.split()), pause.stretch_s()
     return np.array([1.0, pause.pause_mark() is not None, p is not None, logit / 4, cue == "incomplete",
-                     cue == "digits", text.endswith("?"), pause.final_sentence(), not words, 0 < words <= FEW_WORDS,
-                     text.endswith(","), 0.0 if stretch is None else np.log1p(stretch)], np.float64)
+                     cue == "open", cue == "digits", text.endswith("?"), pause.final_sentence(), not words,
+                     0 < words <= FEW_WORDS, is_answer(text), text.endswith(","),
+                     0.0 if stretch is None else np.log1p(stretch)], np.float64)
+
+
+def is_answer(text: str) -> bool:
+    """The turn's words only answer: yes, no, thanks, that's right, sounds good."""
+    words = re.findall(r"[\w']+", text.lower())
+    return bool(words) and all(w in ANSWER_WORDS for w in words)
 
 
 def load_weights(path: str | Path) -> np.ndarray:
