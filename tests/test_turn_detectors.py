@@ -513,3 +513,13 @@ def test_a_dialogue_rebuilt_under_the_same_id_is_traced_again(tmp_path):
     (tmp_path / "b.flac").write_bytes(b"rebuilt" * 100)
     assert [d.id for d in untraced(dialogues, out)] == ["b", "c"]
     assert list(read_traces(out)) == ["a"]  # the stale trace of b is gone from the cache
+
+
+def test_a_trace_file_is_filled_by_one_process_at_a_time(tmp_path):
+    from turn_taking.trace import build_traces, tracing_lock
+
+    out = tmp_path / "test-trade.jsonl"
+    with tracing_lock(out):
+        with pytest.raises(RuntimeError, match="another process"):
+            build_traces([], out)
+    assert build_traces([], out) == out  # free again once the first run is done

@@ -24,8 +24,10 @@ may change it (``VADUtterances`` keywords) to measure what each part is worth. T
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -236,13 +238,29 @@ def build_traces(dialogues: list[Dialogue], out: Path, recognizer: str = "trade"
     from tqdm import tqdm
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    todo = untraced(dialogues, out)
-    init = (recognizer, options or {}, with_peers, listening, final_recognizer)
-    with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
-        for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
-            f.write(line + "\n")
-            f.flush()
+    with tracing_lock(out):
+        todo = untraced(dialogues, out)
+        if not todo:
+            return out
+        init = (recognizer, options or {}, with_peers, listening, final_recognizer)
+        with out.open("a") as f, get_context("spawn").Pool(workers, _worker_init, init) as pool:
+            for line in tqdm(pool.imap(_trace_one, todo), total=len(todo), desc=f"tracing {out.name}", unit="dialogue"):
+                f.write(line + "\n")
+                f.flush()
     return out
+
+
+@contextmanager
+def tracing_lock(out: Path):
+    """Held while a process checks and fills the trace file ``out``: a second run on the same cache
+    (two evaluations sharing a traces folder) would drop and append the same lines at once."""
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{out} is being traced by another process; wait for it to finish, "
+                               "or give this run another --out") from None
+        yield
 
 
 def read_traces(path: Path) -> dict[str, CallerTrace]:
