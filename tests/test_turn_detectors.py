@@ -513,6 +513,10 @@ def test_a_dialogue_rebuilt_under_the_same_id_is_traced_again(tmp_path):
     (tmp_path / "b.flac").write_bytes(b"rebuilt" * 100)
     assert [d.id for d in untraced(dialogues, out)] == ["b", "c"]
     assert list(read_traces(out)) == ["a"]  # the stale trace of b is gone from the cache
+    with out.open("a") as f:  # a run killed while writing c's trace
+        f.write('{"version": 10, "id": "c", "dur')
+    assert [d.id for d in untraced(dialogues, out)] == ["b", "c"]
+    assert list(read_traces(out)) == ["a"] and out.read_text().endswith("\n")
 
 
 def test_a_trace_file_is_filled_by_one_process_at_a_time(tmp_path):

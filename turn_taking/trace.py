@@ -35,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from asr.audio import SAMPLE_RATE
+from asr.data.jsonl import complete_lines
 from asr.events import Final, Partial, SentenceEnd
 from asr.eval.harness import PUSH_MS
 from asr.recognizer import Recognizer, StreamingRecognizer, feed_live
@@ -219,7 +220,7 @@ def untraced(dialogues: list[Dialogue], out: Path) -> list[Dialogue]:
     if not out.exists():
         return list(dialogues)
     digests = {d.id: audio_digest(d.audio) for d in dialogues}
-    lines = [line for line in out.read_text().splitlines() if line.strip()]
+    lines = complete_lines(out)  # a run killed mid-line (a session ending) leaves half a trace: dropped
     traces = [CallerTrace.model_validate_json(line) for line in lines]
     keep = [t.id not in digests or t.audio_sha1 == digests[t.id] for t in traces]
     if not all(keep):
@@ -264,7 +265,7 @@ def tracing_lock(out: Path):
 
 
 def read_traces(path: Path) -> dict[str, CallerTrace]:
-    return {t.id: t for t in (CallerTrace.model_validate_json(line) for line in path.open() if line.strip())}
+    return {t.id: t for t in (CallerTrace.model_validate_json(line) for line in complete_lines(path))}
 
 
 def caller_channel(path: str | Path) -> np.ndarray:
