@@ -50,8 +50,8 @@ so since though while until when where which who whose that then like
 this these those his her
 to of for with at in on from by about over under as
 """.split())
-# an auxiliary ends a sentence only after its pronoun ("Yes, it is.", "I do."), not after a noun
-# ("My order number is." is a segment's period, not the end)
+# an auxiliary ends a sentence only after its pronoun or a "not" ("Yes, it is.", "I do.", "It may not
+# be."), not after a noun ("My order number is." is a segment's period, not the end)
 AUXILIARIES = frozenset("""
 is are was were am be been being have has had do does did will would can could should shall may might must
 """.split())
