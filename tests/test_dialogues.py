@@ -10,6 +10,7 @@ from asr.data.text import build_corpus
 from turn_taking.data.build import build, conversational_sentences
 from turn_taking.data.dialogues import CATEGORY_WEIGHTS, build_dialogue, plan_turn
 from turn_taking.data.labels import MIN_SILENCE_S, LabelError, read_dialogues
+from turn_taking.data.turns_manifest import GUARD_S
 
 
 @pytest.fixture(scope="module")
@@ -145,10 +146,16 @@ def test_caller_turns_export_as_training_examples(tmp_path, dialogues):
     stats = export(calls / "dev.jsonl", tmp_path / "turns")
     utts = read_manifest(tmp_path / "turns" / "dev.jsonl")
     _, dev = dialogues[3]
-    callers = [t for t in dev.turns if t.speaker == "caller"]
-    backchannels = [o for o in dev.overlaps if o.label == "backchannel"]
-    assert backchannels and stats["examples"] == len(utts) == len(callers) + len(backchannels)
-    assert {u.text for u in utts} == {t.text for t in callers} | {o.text for o in backchannels}
+    spans = [(t.start, t.end, t.text, "turn") for t in dev.turns if t.speaker == "caller"]
+    spans += [(o.start, o.end, o.text, "backchannel") for o in dev.overlaps if o.label == "backchannel"]
+    # synthesis timings vary a little between builds: a backchannel said right before the caller's
+    # next turn leaves one of the two no room for its guard, and only such spans are left out
+    fits = [(text, kind) for a, b, text, kind in spans
+            if all(w.end <= a - GUARD_S or w.start >= b + GUARD_S or a - 1e-3 <= w.start <= b + 1e-3
+                   for w in dev.words)]
+    assert len(fits) > len(spans) // 2 and {"turn", "backchannel"} <= {kind for _, kind in fits}
+    assert stats["examples"] == len(utts) == len(fits)
+    assert sorted(u.text for u in utts) == sorted(text for text, _ in fits)
     vocab = CompactVocab.load("asr/checkpoints/trade-whisper/vocab.json")
     for u in utts:
         audio = load_audio(u.audio)
