@@ -96,8 +96,8 @@ def design(e: np.ndarray, tau: np.ndarray) -> np.ndarray:
 def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-4,
         weights: np.ndarray | None = None) -> np.ndarray:
     """W (features, basis) maximising the mean (``weights``-weighted) log-likelihood minus
-    ``l2``·|W|². ``l2`` was chosen on dev with 1000 training calls: weaker penalties helped
-    down to 1e-4 and little below it (turn_taking/RESULTS.md)."""
+    ``l2``·|W|². ``l2`` was chosen with 1000 training calls, on dev and by cross-validation:
+    weaker penalties helped down to 1e-4 and little below it (turn_taking/RESULTS.md)."""
     x = design(e, tau)
     weights = np.ones(len(y)) if weights is None else weights
 
