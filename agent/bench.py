@@ -2,8 +2,9 @@
 
 Every variant (a name and config overrides) takes every call: each scenario in each caller
 voice, ``repeats`` times, run in turn so that slow drift of the machine spreads over all
-variants alike. For each variant it reports what a caller feels: turns cut off mid-sentence,
-turns never answered, end-of-turn delay and voice-to-voice time (p50/p95 over all turns), and
+variants alike. For each variant it reports what a caller feels: turns cut off mid-sentence
+(the bot heard starting before the caller finished), turns taken early (a reply withdrawn
+unheard when the caller went on counts here, not as cut off), turns never answered, end-of-turn delay and voice-to-voice time (p50/p95 over all turns), and
 the word error rate of the turns as the agent understood them against the script. It writes
 ``bench.json`` (every turn) and ``bench.md`` (the table), and keeps each call's own outputs.
 """
@@ -45,7 +46,7 @@ def summarize_variant(turns: list[dict]) -> dict:
     calls = summarize(turns)
     errors = sum((word_errors(t["text"], t["transcript"] or "") for t in turns), ErrorCounts())
     eou, v2v = calls["eou_delay_ms"], calls["voice_to_voice_ms"]
-    return {"turns": len(turns), "cut_offs": calls["cut_offs"],
+    return {"turns": len(turns), "cut_offs": calls["cut_offs"], "taken_early": calls["taken_early"],
             "unanswered": sum(t["eou_delay_ms"] is None for t in turns),
             "eou_p50_ms": eou["p50"], "eou_p95_ms": eou["p95"], "v2v_p50_ms": v2v["p50"], "v2v_p95_ms": v2v["p95"],
             "wer": round(errors.wer, 4), "reference_words": errors.reference_words}
@@ -53,11 +54,13 @@ def summarize_variant(turns: list[dict]) -> dict:
 
 def markdown_table(summary: dict[str, dict], variants: list[Variant]) -> str:
     fmt = lambda v: "–" if v is None else f"{v:.0f}"  # noqa: E731
-    lines = ["| variant | overrides | turns | cut off | unanswered | eou p50 | eou p95 | v2v p50 | v2v p95 | turn WER |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | overrides | turns | cut off | taken early | unanswered | eou p50 | eou p95 | v2v p50 | "
+             "v2v p95 | turn WER |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in variants:
         s = summary[v.name]
         lines.append(f"| {v.name} | `{' '.join(v.overrides) or '(defaults)'}` | {s['turns']} | {s['cut_offs']} | "
+                     f"{s['taken_early']} | "
                      f"{s['unanswered']} | {fmt(s['eou_p50_ms'])} ms | {fmt(s['eou_p95_ms'])} ms | "
                      f"{fmt(s['v2v_p50_ms'])} ms | {fmt(s['v2v_p95_ms'])} ms | {100 * s['wer']:.1f} % |")
     return "\n".join(lines) + "\n"
@@ -86,7 +89,7 @@ async def run_bench(scenarios: list[Scenario], voices: list[str], variants: list
                 turns[v.name].append({"scenario": scenario.name, "voice": voice, "repeat": r, **row})
             s = summarize_variant(report.turns)
             say(f"[{n}/{total}] {v.name:>16} · {scenario.name} · {voice}: {s['turns']} turns, "
-                f"{s['cut_offs']} cut off, eou p50 {s['eou_p50_ms']} ms, WER {100 * s['wer']:.0f} % "
+                f"{s['cut_offs']} cut off ({s['taken_early']} taken early), eou p50 {s['eou_p50_ms']} ms, WER {100 * s['wer']:.0f} % "
                 f"({time.monotonic() - t:.0f} s)")
     summary = {v.name: summarize_variant(turns[v.name]) for v in variants}
     (out_dir / "bench.json").write_text(json.dumps(

@@ -133,14 +133,16 @@ def latency_table(report: CallReport):
 
     table = Table(title=f"latency (ms) — {report.out_dir}",
                   caption="eou: speech end → turn taken · stt: → final transcript · ttft: LLM first token · "
-                          "ttfb: TTS first audio · v2v: speech end → first bot audio played · ✋ barge-in · ✂ cut off")
+                          "ttfb: TTS first audio · v2v: speech end → first bot audio played · ✋ barge-in · "
+                          "✂ cut off (the bot started before the caller finished) · "
+                          "↺ taken early, its reply withdrawn unheard")
     table.add_column("turn", justify="right", no_wrap=True)
     table.add_column("caller (as transcribed)", max_width=34, overflow="ellipsis", no_wrap=True)
     for header in ("eou", "stt", "ttft", "ttfb", "v2v"):
         table.add_column(header, justify="right")
     fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
     for r in report.turns:
-        flag = " ✋" if r["start"] == "barge_in" else (" ✂" if r["cut_off"] else "")
+        flag = " ✋" if r["start"] == "barge_in" else (" ✂" if r["cut_off"] else " ↺" if r["taken_early"] else "")
         table.add_row(f"{r['turn']}{flag}", r["transcript"] or r["text"], *(fmt(r[m]) for m in METRICS))
     for q in ("p50", "p95"):
         table.add_row(q, "", *(fmt(report.summary[m][q]) for m in METRICS), style="bold")

@@ -247,14 +247,20 @@ class RecognizerEventsFrame(DataFrame):
 
 @dataclass(kw_only=True)
 class UserTurnFrame(DataFrame):
-    """The user's finished turn: what the responder answers."""
+    """The user's finished turn: what the responder answers.
+
+    ``continues_turn``: the index of an earlier turn this one goes on with. The caller spoke
+    again before the reply to that turn played, so the reply was withdrawn unheard; ``text`` is
+    the whole turn, and the responder answers it in place of the earlier one."""
 
     text: str
     turn_index: int
     speech_end_s: float
+    continues_turn: int | None = None
 
     def describe(self):
-        return {"text": self.text, "turn_index": self.turn_index, "speech_end_s": round(self.speech_end_s, 3)}
+        return {"text": self.text, "turn_index": self.turn_index, "speech_end_s": round(self.speech_end_s, 3),
+                "continues_turn": self.continues_turn}
 
 
 # ---------------------------------------------------------------- LLM and TTS

@@ -17,6 +17,8 @@ from agent.frames import (
     AudioRawFrame,
     BotAudioPauseFrame,
     BotAudioResumeFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     Frame,
     FrameDirection,
     InterruptionFrame,
@@ -60,6 +62,7 @@ class LiveTranscript:
         self.console = console
         self._seen: set[int] = set()
         self._bot_line_open = False
+        self._bot_speaking = False
 
     def _close_bot_line(self):
         if self._bot_line_open:
@@ -77,9 +80,14 @@ class LiveTranscript:
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [dim]· end of turn {frame.turn_index}[/dim]")
-        elif isinstance(frame, InterruptionFrame):
+        elif isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
+            self._bot_speaking = isinstance(frame, BotStartedSpeakingFrame)
+        elif isinstance(frame, InterruptionFrame) and self._bot_speaking:
             self._close_bot_line()
             self.console.print(f"{stamp} [bold red]✋ barge-in[/bold red]")
+        elif isinstance(frame, InterruptionFrame):
+            self._close_bot_line()
+            self.console.print(f"{stamp} [yellow]↺ caller went on: the reply is withdrawn before it played[/yellow]")
         elif isinstance(frame, BotAudioPauseFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [yellow]⏸ bot paused: caller speaking over it[/yellow]")
@@ -104,7 +112,12 @@ def _ms(x: float | None) -> float | None:
 
 
 def turn_metrics(events: list[dict], records) -> list[dict]:
-    """Per caller turn: the five call latencies, cut-offs and barge-in stop latency."""
+    """Per caller turn: the five call latencies, cut-offs and barge-in stop latency.
+
+    ``taken_early``: the agent decided the turn was over before the caller had finished (what
+    the turn-taking evaluation counts as a cutoff). ``cut_off``: the caller heard it, the bot's
+    audio starting before the turn's speech ended; a reply withdrawn before it played, as the
+    caller went on, is taken early but not cut off."""
     rows = []
     for i, rec in enumerate(records):
         window_end = records[i + 1].start_s if i + 1 < len(records) else float("inf")
@@ -112,8 +125,10 @@ def turn_metrics(events: list[dict], records) -> list[dict]:
         decisions = [e for e in inside if e["event"] == "UserStoppedSpeakingFrame"]
         early = [d for d in decisions if d["wall_s"] < rec.end_s]
         decision = next((d for d in decisions if d["wall_s"] >= rec.end_s), None)
+        heard = early and _first(inside, "BotStartedSpeakingFrame",
+                                 lambda e: early[0]["wall_s"] <= e["media_s"] < rec.end_s)
         row = {"turn": i + 1, "text": rec.text, "start": rec.start, "speech_start_s": round(rec.start_s, 3),
-               "speech_end_s": round(rec.end_s, 3), "cut_off": bool(early)}
+               "speech_end_s": round(rec.end_s, 3), "taken_early": bool(early), "cut_off": bool(heard)}
         row["eou_delay_ms"] = _ms(decision and decision["wall_s"] - rec.end_s)
         tr = _first(inside, "TranscriptionFrame",
                     lambda e: e["wall_s"] >= rec.end_s and (e["segment_end_s"] or 0) >= rec.end_s - 0.5)
@@ -143,4 +158,5 @@ def summarize(rows: list[dict]) -> dict:
         out[name] = {"n": len(vals), "p50": round(float(np.percentile(vals, 50)), 1) if vals else None,
                      "p95": round(float(np.percentile(vals, 95)), 1) if vals else None}
     out["cut_offs"] = sum(r["cut_off"] for r in rows)
+    out["taken_early"] = sum(r["taken_early"] for r in rows)
     return out

@@ -3,7 +3,10 @@
 SmolLM2-135M-Instruct (bundled GGUF) runs through transformers with a KV cache, greedy, in a
 worker thread; tokens cross into the event loop as they are produced, so TTS can start on the
 first sentence while the rest is generated. An interruption cancels the generation within
-one token. If generation fails, the caller hears ``fallback_text`` and the call goes on.
+one token. A turn that continues an earlier one (``UserTurnFrame.continues_turn``: the caller
+went on before the reply played) replaces that turn and its withdrawn reply in the history, so
+the model sees the caller's whole turn once and nothing the caller never heard. If generation
+fails, the caller hears ``fallback_text`` and the call goes on.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ class LLMResponder(FrameProcessor):
         self.config, self.fallback_text = config, tts_config.fallback_text
         self.lm = lm
         self.history: list[dict] = []
+        self._last_turn: tuple[int, int] | None = None  # the last turn answered: its index, where its message is
 
     async def start(self, frame: StartFrame):
         if self.lm is None:
@@ -152,6 +156,9 @@ class LLMResponder(FrameProcessor):
             await self.push_frame(frame, direction)
 
     async def _respond(self, turn: UserTurnFrame):
+        if self._last_turn and turn.continues_turn == self._last_turn[0]:
+            del self.history[self._last_turn[1]:]  # the turn's first part and the reply withdrawn unheard
+        self._last_turn = (turn.turn_index, len(self.history))
         self.history.append({"role": "user", "content": turn.text})
         await self.push_frame(LLMFullResponseStartFrame(turn_index=turn.turn_index))
         started = time.monotonic()

@@ -3,7 +3,7 @@
 ``TurnEventObserver`` watches the agent's frames and makes them; the same events go to an MQTT
 broker (``integrations.mqtt``) and to the browser page of ``python -m agent serve``.
 
-Schema version 2. Every event carries ``v`` (schema version), ``call_id``, ``seq`` (1, 2, 3 …
+Schema version 3. Every event carries ``v`` (schema version), ``call_id``, ``seq`` (1, 2, 3 …
 per call, so a consumer can drop duplicates, e.g. those MQTT's QoS 1 allows after a reconnect, and notice gaps),
 ``event`` (its kind, also the last topic level), ``media_time_s`` (seconds since the call
 started, the agent's clock) and ``wall_time`` (Unix seconds when it was created). Kinds and
@@ -17,14 +17,16 @@ their own fields:
 - ``end_probability``: the recognizer LLM's probability ``p`` that the caller's sentence ends
   after the words so far (sent when it moves by ``END_PROBABILITY_STEP`` or more)
 - ``end_of_utterance``: the turn is over; ``text`` of the turn, ``latency_ms`` from the true or
-  VAD speech end to the decision, and the ``detector`` that made it
+  VAD speech end to the decision, and the ``detector`` that made it. ``continues_previous``:
+  the caller went on speaking before the reply to the previous ``end_of_utterance`` played, so
+  that reply was withdrawn unheard; this ``text`` is the whole turn and replaces it
 - ``bot_reply``: ``text`` the bot says
 - ``bot_started_speaking`` / ``bot_stopped_speaking``: the bot's audio began / ended playing;
   ``interrupted`` says whether a barge-in cut it
 - ``barge_in``: the caller talked over the bot; ``bot_text_heard`` is what was played so far
 
-Version 2 added the bot-speaking, ``sentence_end`` and ``end_probability`` kinds (version 1 had
-the others, unchanged). The last two come only with a streaming recognizer: they are the
+Version 3 added ``continues_previous``. Version 2 added the bot-speaking, ``sentence_end`` and
+``end_probability`` kinds (version 1 had the others, unchanged). The last two come only with a streaming recognizer: they are the
 semantic signal the end-of-turn detectors read.
 """
 
@@ -56,7 +58,7 @@ from agent.frames import (
 from agent.transport import AudioOutput
 from asr.events import SentenceEnd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 END_PROBABILITY_STEP = 0.05
 
 
@@ -67,7 +69,7 @@ class EventError(ValueError):
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[2] = SCHEMA_VERSION
+    v: Literal[3] = SCHEMA_VERSION
     call_id: str = Field(min_length=1, pattern=r"^[^/#+]+$")
     seq: int = Field(ge=1)
     media_time_s: float = Field(ge=0)
@@ -98,6 +100,7 @@ class EndOfUtterance(_TextEvent):
     event: Literal["end_of_utterance"] = "end_of_utterance"
     latency_ms: float | None = None
     detector: str
+    continues_previous: bool = False
 
 
 class SentenceEndEvent(_Event):
@@ -191,7 +194,8 @@ class TurnEventObserver:
     TranscriptionFrame                 final_transcript
     RecognizerEventsFrame              sentence_end (each mark), end_probability (on a change)
     UserStoppedSpeakingFrame +         end_of_utterance, ``latency_ms`` from the VAD speech end
-    UserTurnFrame                      to the decision, ``text`` of the whole turn
+    UserTurnFrame                      to the decision, ``text`` of the whole turn,
+                                       ``continues_previous`` for a turn that goes on
     LLMFullResponseEndFrame            bot_reply
     BotStarted/StoppedSpeakingFrame    bot_started_speaking / bot_stopped_speaking
     InterruptionFrame while the bot    barge_in, ``bot_text_heard``: the reply's sentences sent
@@ -235,7 +239,8 @@ class TurnEventObserver:
         elif isinstance(frame, UserTurnFrame):
             decided = self._decided_s.pop(frame.turn_index, wall_s)
             emit("end_of_utterance", decided, text=frame.text, detector=self.detector,
-                 latency_ms=round(max(0.0, decided - frame.speech_end_s) * 1000, 1))
+                 latency_ms=round(max(0.0, decided - frame.speech_end_s) * 1000, 1),
+                 continues_previous=frame.continues_turn is not None)
         elif isinstance(frame, LLMFullResponseStartFrame):
             self._bot_text = []
         elif isinstance(frame, LLMFullResponseEndFrame) and frame.text:

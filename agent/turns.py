@@ -13,7 +13,9 @@ It owns the two decisions of turn-taking in the graph:
   (``BotAudioResumeFrame``: a backchannel, whose words never become a user turn) or cut
   (``InterruptionFrame``, which flushes LLM, TTS and output audio downstream, and the caller's
   speech opens a turn). Speech while a reply is being prepared, before its audio plays, cuts it
-  at once: the caller was not finished.
+  at once: the caller was not finished. The caller never heard that reply, so the turn goes
+  on: its words so far open the new turn, whose ``UserTurnFrame`` says which turn it continues
+  (the responder answers the whole turn in its place).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class UserTurnProcessor(FrameProcessor):
         self._bot_speaking = False
         self._reply_pending = False  # a turn was taken and its reply has not finished playing
         self._committing = False  # the decision is being pushed: too late to cancel it
+        self._taken: tuple[int, list[str]] | None = None  # the last turn taken: its index and texts
+        self._continues: int | None = None  # the open turn goes on with this taken turn
         self._barge_in = BargeInClassifier(config.barge_in)
         self._overlap_start_s: float | None = None  # onset of caller speech heard over the bot
         self._overlap_texts: list[str] = []
@@ -111,10 +115,13 @@ class UserTurnProcessor(FrameProcessor):
         if self._turn_open:
             return
         cut_reply = self.config.allow_interruptions and self._reply_pending
-        if cut_reply:
+        self._turn_open = True
+        if cut_reply:  # its audio has not played: withdraw it, and the turn goes on
             self._reply_pending = False
             await self.push_frame(InterruptionFrame(speech_start_s=t, pts_s=t))
-        self._turn_open = True
+            self._continues, texts = self._taken
+            self._texts = list(texts)
+            self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
         await self.push_frame(UserStartedSpeakingFrame(speech_start_s=t, interrupted_bot=cut_reply, pts_s=t))
 
     async def _on_speech_end(self, frame: VADUserStoppedSpeakingFrame):
@@ -241,13 +248,15 @@ class UserTurnProcessor(FrameProcessor):
             self._committing = False
 
     async def _take_turn(self):
-        text = " ".join(self._texts)
-        self._turn_open, self._texts, self._paused = False, [], False
+        texts, continues = self._texts, self._continues
+        self._turn_open, self._texts, self._paused, self._continues = False, [], False, None
         self.detector.reset()
+        text = " ".join(texts)
         if not text:
             return  # speech without words (a cough, noise): no turn to answer
         self.turn_index += 1
-        self._reply_pending = True
+        self._reply_pending, self._taken = True, (self.turn_index, texts)
         end = self._last_speech_end_s
         await self.push_frame(UserStoppedSpeakingFrame(speech_end_s=end, turn_index=self.turn_index, pts_s=end))
-        await self.push_frame(UserTurnFrame(text=text, turn_index=self.turn_index, speech_end_s=end, pts_s=end))
+        await self.push_frame(UserTurnFrame(text=text, turn_index=self.turn_index, speech_end_s=end,
+                                            continues_turn=continues, pts_s=end))

@@ -13,7 +13,14 @@ import soundfile as sf
 from agent.call import run_call
 from agent.cli import DEMO_SCENARIO
 from agent.config import AgentConfig
-from agent.frames import LLMFullResponseEndFrame, TTSAudioRawFrame, TTSTextFrame, UserTurnFrame
+from agent.frames import (
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSTextFrame,
+    UserTurnFrame,
+)
 from agent.metrics import METRICS
 from agent.pipeline import Pipeline
 from agent.responder import LLMResponder
@@ -172,3 +179,33 @@ def test_tts_failure_plays_thefallback_audio(models):
     fallback = tts.fallback_audio
     assert np.array_equal(audio[:len(fallback)], fallback)  # the failed sentence became the fallback line
     assert len(audio) > 2 * len(fallback)
+
+
+def test_a_turn_that_goes_on_replaces_its_first_part_and_the_withdrawn_reply(models):
+    """The caller went on while the reply to "Great, thank you so much." was being generated:
+    the model's history holds the whole turn once and only the reply the caller heard."""
+    async def run():
+        config = AgentConfig()
+        config.llm.greeting = ""
+        responder, sink = LLMResponder(config.llm, config.tts, lm=models.lm), Collector()
+        task = PipelineTask(Pipeline([responder, sink]))
+        runner = asyncio.create_task(task.run())
+        await task.queue_frame(UserTurnFrame(text="Great, thank you so much.", turn_index=1, speech_end_s=0.0))
+        async with asyncio.timeout(30):
+            while not sink.of(LLMTextFrame):
+                await asyncio.sleep(0.01)
+        await task.queue_frame(InterruptionFrame())
+        async with asyncio.timeout(5):  # the caller's next words come after it, not with it
+            while not sink.of(InterruptionFrame):
+                await asyncio.sleep(0.01)
+        await task.queue_frame(UserTurnFrame(text="Great, thank you so much. Goodbye!", turn_index=2,
+                                             speech_end_s=0.0, continues_turn=1))
+        await task.stop_when_done()
+        await asyncio.wait_for(runner, 60)
+        return responder.history, sink
+
+    history, sink = asyncio.run(run())
+    (answered,) = sink.of(LLMFullResponseEndFrame)
+    assert answered.turn_index == 2 and answered.text
+    assert history == [{"role": "user", "content": "Great, thank you so much. Goodbye!"},
+                       {"role": "assistant", "content": answered.text}]

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from integrations.mqtt import CallRecorder, EventError, MQTTConfig, TurnEventPublisher, parse_event
-from agent.turn_events import make_event
+from integrations.mqtt import SCHEMA_VERSION, CallRecorder, EventError, MQTTConfig, TurnEventPublisher, parse_event
+from agent.frames import FrameDirection, UserStoppedSpeakingFrame, UserTurnFrame
+from agent.turn_events import EventStamper, TurnEventObserver, make_event
 from tests.broker import mqtt_config, recorded, wait_for
 
 
@@ -22,9 +23,30 @@ def test_schema_validates_and_says_what_is_wrong():
     with pytest.raises(EventError, match="turn event"):
         parse_event(b"{not json")
     with pytest.raises(EventError):
-        parse_event(json.dumps({**json.loads(e.model_dump_json()), "v": 1}))
+        parse_event(json.dumps({**json.loads(e.model_dump_json()), "v": 2}))
     with pytest.raises(ValueError):
         MQTTConfig(prefix="calls/#")
+
+
+def test_a_turn_that_goes_on_says_it_replaces_the_last_end_of_utterance():
+    class Sink:
+        def __init__(self):
+            self.stamp, self.events = EventStamper("c1"), []
+
+        def emit(self, kind, media_time_s, **fields):
+            self.events.append(self.stamp(kind, media_time_s, **fields))
+            return self.events[-1]
+
+    sink = Sink()
+    observer = TurnEventObserver(sink, "adaptive")
+    for i, (text, continues) in enumerate([("Great, thank you.", None), ("Great, thank you. Goodbye!", 1)], 1):
+        for frame in (UserStoppedSpeakingFrame(speech_end_s=float(i), turn_index=i),
+                      UserTurnFrame(text=text, turn_index=i, speech_end_s=float(i), continues_turn=continues)):
+            observer.on_push_frame(None, None, frame, FrameDirection.DOWNSTREAM, i + 0.4)
+    eou = [e for e in sink.events if e.event == "end_of_utterance"]
+    assert [(e.text, e.continues_previous, e.latency_ms) for e in eou] == [
+        ("Great, thank you.", False, 400.0), ("Great, thank you. Goodbye!", True, 400.0)]
+    assert parse_event(eou[1].model_dump_json()) == eou[1]
 
 
 def test_broker_urls(monkeypatch):
@@ -73,7 +95,7 @@ async def test_events_arrive_in_order_once_across_a_broker_restart(broker, tmp_p
     rows = recorded(out)
     assert [r["seq"] for r in rows] == list(range(1, n + 1))
     assert [r["event"] for r in rows] == [kinds[i % len(kinds)] for i in range(n)]
-    assert all(r["call_id"] == "call-42" and r["v"] == 2 for r in rows)
+    assert all(r["call_id"] == "call-42" and r["v"] == SCHEMA_VERSION for r in rows)
     assert recorder.gaps == 0 and recorder.invalid == 0
 
 

@@ -119,10 +119,28 @@ def test_bench_summary_counts_what_a_caller_feels():
         "trade", ["stt.recognizer=trade", "turn.detector=adaptive"])
     assert Variant.parse("baseline") == Variant("baseline", [])
     turn = {"text": "my order number is four five", "transcript": "my order number is four five",
-            "cut_off": False, "eou_delay_ms": 400.0, "voice_to_voice_ms": 1500.0}
-    turns = [turn, {**turn, "transcript": "my order", "cut_off": True, "eou_delay_ms": 200.0},
-             {**turn, "transcript": None, "eou_delay_ms": None, "voice_to_voice_ms": None}]
+            "cut_off": False, "taken_early": False, "eou_delay_ms": 400.0, "voice_to_voice_ms": 1500.0}
+    turns = [turn, {**turn, "transcript": "my order", "cut_off": True, "taken_early": True, "eou_delay_ms": 200.0},
+             {**turn, "transcript": None, "eou_delay_ms": None, "voice_to_voice_ms": None},
+             {**turn, "taken_early": True}]  # taken early, but the caller went on before the reply played
     s = summarize_variant(turns)
-    assert (s["turns"], s["cut_offs"], s["unanswered"]) == (3, 1, 1)
-    assert s["eou_p50_ms"] == 300.0 and s["v2v_p50_ms"] == 1500.0
-    assert s["wer"] == round((4 + 6) / 18, 4)  # four words missing from one turn, all six from another
+    assert (s["turns"], s["cut_offs"], s["taken_early"], s["unanswered"]) == (4, 1, 2, 1)
+    assert s["eou_p50_ms"] == 400.0 and s["v2v_p50_ms"] == 1500.0
+    assert s["wer"] == round((4 + 6) / 24, 4)  # four words missing from one turn, all six from another
+
+
+def test_a_turn_taken_early_is_cut_off_only_if_the_caller_heard_the_bot():
+    from agent.caller import CallerTurnRecord
+    from agent.metrics import turn_metrics
+
+    record = CallerTurnRecord(0, "Great, thank you so much. Goodbye!", "after_bot", 1.0, 4.0)
+    ev = lambda event, wall, media=None, **f: {"event": event, "wall_s": wall, "media_s": media, **f}  # noqa: E731
+    early = [ev("UserStoppedSpeakingFrame", 2.5, turn_index=1),
+             ev("UserTurnFrame", 2.5, turn_index=1, text="Great, thank you so much.")]
+    whole = [ev("UserStoppedSpeakingFrame", 4.6, turn_index=2),
+             ev("UserTurnFrame", 4.6, turn_index=2, text="Great, thank you so much. Goodbye!")]
+    withdrawn = turn_metrics(early + [ev("InterruptionFrame", 3.2)] + whole, [record])[0]
+    heard = turn_metrics(early + [ev("BotStartedSpeakingFrame", 3.4, 3.4)] + whole, [record])[0]
+    assert (withdrawn["taken_early"], withdrawn["cut_off"]) == (True, False)
+    assert (heard["taken_early"], heard["cut_off"]) == (True, True)
+    assert withdrawn["eou_delay_ms"] == 600.0 and withdrawn["transcript"] == "Great, thank you so much. Goodbye!"

@@ -10,6 +10,7 @@ from agent.frames import (
     BotAudioPauseFrame,
     BotAudioResumeFrame,
     BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     FrameDirection,
     InterimTranscriptionFrame,
     InterruptionFrame,
@@ -132,6 +133,44 @@ async def test_speech_resuming_inside_the_timer_continues_the_turn():
     await asyncio.sleep(0.4)
     assert [t.text for t in sink.of(UserTurnFrame)] == ["my number is four five six seven"]
     assert len(sink.of(UserStartedSpeakingFrame)) == 1
+    await task.cancel()
+    await runner
+
+
+async def _say(task, text: str):
+    """A stretch of caller speech ending now, and its transcript."""
+    now = task.clock.now()
+    await task.queue_frame(VADUserStartedSpeakingFrame(speech_start_s=now - 0.5))
+    await task.queue_frame(VADUserStoppedSpeakingFrame(speech_end_s=now))
+    await asyncio.sleep(0.02)
+    await task.queue_frame(TranscriptionFrame(text=text, segment_end_s=now))
+
+
+async def _turns_taken(sink, n: int) -> list[UserTurnFrame]:
+    async with asyncio.timeout(2):
+        while len(sink.of(UserTurnFrame)) < n:
+            await asyncio.sleep(0.01)
+    return sink.of(UserTurnFrame)
+
+
+async def test_speech_before_the_reply_plays_withdraws_it_and_the_turn_goes_on():
+    """Taken at a pause, the turn's reply is still being prepared when the caller goes on: the
+    reply is cut (unheard) and the caller's words so far open the next turn, which says it
+    continues the first. Once a reply has played, new speech is a turn of its own."""
+    task, turns, sink, runner = await _turn_task(end_silence_ms=100)
+    await _say(task, "Great, thank you so much.")
+    (first,) = await _turns_taken(sink, 1)
+    assert first.continues_turn is None and not sink.of(InterruptionFrame)
+    await _say(task, "Goodbye!")
+    second = (await _turns_taken(sink, 2))[1]
+    assert len(sink.of(InterruptionFrame)) == 1 and sink.of(UserStartedSpeakingFrame)[1].interrupted_bot
+    assert (second.text, second.continues_turn) == ("Great, thank you so much. Goodbye!", first.turn_index)
+    await turns.queue_frame(BotStartedSpeakingFrame(pts_s=task.clock.now()), FrameDirection.UPSTREAM)
+    await turns.queue_frame(BotStoppedSpeakingFrame(pts_s=task.clock.now()), FrameDirection.UPSTREAM)
+    await asyncio.sleep(0.02)
+    await _say(task, "Thanks.")
+    third = (await _turns_taken(sink, 3))[2]
+    assert (third.text, third.continues_turn) == ("Thanks.", None) and len(sink.of(InterruptionFrame)) == 1
     await task.cancel()
     await runner
 
