@@ -118,10 +118,10 @@ class UserTurnProcessor(FrameProcessor):
         self._turn_open = True
         if cut_reply:  # its audio has not played: withdraw it, and the turn goes on
             self._reply_pending = False
-            await self.push_frame(InterruptionFrame(speech_start_s=t, pts_s=t))
-            self._continues, texts = self._taken
+            self._continues, texts = self._taken  # before any await: a transcript may arrive meanwhile
             self._texts = list(texts)
             self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
+            await self.push_frame(InterruptionFrame(speech_start_s=t, pts_s=t))
         await self.push_frame(UserStartedSpeakingFrame(speech_start_s=t, interrupted_bot=cut_reply, pts_s=t))
 
     async def _on_speech_end(self, frame: VADUserStoppedSpeakingFrame):
