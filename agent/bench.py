@@ -4,9 +4,10 @@ Every variant (a name and config overrides) takes every call: each scenario in e
 voice, ``repeats`` times, run in turn so that slow drift of the machine spreads over all
 variants alike. For each variant it reports what a caller feels: turns cut off mid-sentence
 (the bot heard starting before the caller finished), turns taken early (a reply withdrawn
-unheard when the caller went on counts here, not as cut off), turns never answered, end-of-turn delay and voice-to-voice time (p50/p95 over all turns), and
-the word error rate of the turns as the agent understood them against the script. It writes
-``bench.json`` (every turn) and ``bench.md`` (the table), and keeps each call's own outputs.
+unheard when the caller went on counts here, not as cut off), turns never answered,
+end-of-turn delay and voice-to-voice time (p50/p95 over all turns), and the word error rate
+of the turns as the agent understood them against the script. It writes ``bench.json`` (every
+turn) and ``bench.md`` (the table), and keeps each call's own outputs.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ async def run_bench(scenarios: list[Scenario], voices: list[str], variants: list
                 turns[v.name].append({"scenario": scenario.name, "voice": voice, "repeat": r, **row})
             s = summarize_variant(report.turns)
             say(f"[{n}/{total}] {v.name:>16} · {scenario.name} · {voice}: {s['turns']} turns, "
-                f"{s['cut_offs']} cut off ({s['taken_early']} taken early), eou p50 {s['eou_p50_ms']} ms, WER {100 * s['wer']:.0f} % "
-                f"({time.monotonic() - t:.0f} s)")
+                f"{s['cut_offs']} cut off ({s['taken_early']} taken early), eou p50 {s['eou_p50_ms']} ms, "
+                f"WER {100 * s['wer']:.0f} % ({time.monotonic() - t:.0f} s)")
     summary = {v.name: summarize_variant(turns[v.name]) for v in variants}
     (out_dir / "bench.json").write_text(json.dumps(
         {"date": time.strftime("%Y-%m-%d"), "repeats": repeats, "voices": voices,

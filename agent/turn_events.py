@@ -26,8 +26,8 @@ their own fields:
 - ``barge_in``: the caller talked over the bot; ``bot_text_heard`` is what was played so far
 
 Version 3 added ``continues_previous``. Version 2 added the bot-speaking, ``sentence_end`` and
-``end_probability`` kinds (version 1 had the others, unchanged). The last two come only with a streaming recognizer: they are the
-semantic signal the end-of-turn detectors read.
+``end_probability`` kinds (version 1 had the others, unchanged). The last two come only with a
+streaming recognizer: they are the semantic signal the end-of-turn detectors read.
 """
 
 from __future__ import annotations
