@@ -40,7 +40,9 @@ SHORT = DEMO_SCENARIO.parent / "short.yaml"
 
 
 async def _call_publishing_turn_events(models, out, broker):
-    """The short call with its turn events on MQTT; the broker is down from 2 s to 5 s."""
+    """The short call with its turn events on MQTT. Once its first event is delivered, the broker
+    goes down for 3 s, and stays down until an event is held (at most 20 s): a slow start of the
+    call on a loaded machine must not let the outage pass with nothing to hold."""
     config = mqtt_config(broker)
     recorder = MQTTCallRecorder(config, out / "mqtt.jsonl")
     recording = asyncio.create_task(recorder.run())
@@ -50,9 +52,13 @@ async def _call_publishing_turn_events(models, out, broker):
     held_while_down = []
 
     async def outage():
-        await asyncio.sleep(2.0)
+        await wait_for(lambda: publisher.delivered > 0, 60)  # the call is under way
         await asyncio.to_thread(broker.stop)
         await asyncio.sleep(3.0)
+        for _ in range(850):  # 17 s more at most
+            if publisher.buffered:
+                break
+            await asyncio.sleep(0.02)
         held_while_down.append(publisher.buffered)
         await asyncio.to_thread(broker.start)
 
