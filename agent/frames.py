@@ -301,7 +301,8 @@ class TTSStartedFrame(ControlFrame):
 
 @dataclass(kw_only=True)
 class TTSTextFrame(DataFrame):
-    """A sentence that TTS has started to speak."""
+    """A sentence of the bot's reply: pushed by TTS ahead of its audio, and by the audio output
+    again when its first sample plays."""
 
     text: str
     context_id: int = 0
@@ -324,12 +325,15 @@ class BotStartedSpeakingFrame(SystemFrame):
 
 @dataclass(kw_only=True)
 class BotStoppedSpeakingFrame(SystemFrame):
-    """Bot audio stopped: drained after TTS finished, or cut by an interruption."""
+    """Bot audio stopped: drained after TTS finished, or cut by an interruption. ``text``: what
+    the caller heard since the bot started speaking (of a sentence cut midway, the share of its
+    words its played audio covers), so a reply cut by a barge-in is remembered as far as it got."""
 
     interrupted: bool = False
+    text: str = ""
 
     def describe(self):
-        return {"interrupted": self.interrupted}
+        return {"interrupted": self.interrupted, "text": self.text}
 
 
 # ---------------------------------------------------------------- metrics

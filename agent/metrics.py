@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from rich.markup import escape
 
 from agent.frames import (
     AudioRawFrame,
@@ -56,7 +57,8 @@ class EventLog:
 
 
 class LiveTranscript:
-    """Prints the conversation as it happens: caller finals, streamed bot text, barge-ins."""
+    """Prints the conversation as it happens: caller finals, streamed bot text, barge-ins and what
+    the caller heard of a reply they cut."""
 
     def __init__(self, console):
         self.console = console
@@ -76,12 +78,16 @@ class LiveTranscript:
         stamp = f"[dim]{wall_s:6.2f}s[/dim]"
         if isinstance(frame, TranscriptionFrame) and frame.text:
             self._close_bot_line()
-            self.console.print(f"{stamp} [bold cyan]caller ▸[/bold cyan] {frame.text}", highlight=False)
+            self.console.print(f"{stamp} [bold cyan]caller ▸[/bold cyan] {escape(frame.text)}", highlight=False)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [dim]· end of turn {frame.turn_index}[/dim]")
         elif isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
             self._bot_speaking = isinstance(frame, BotStartedSpeakingFrame)
+            if isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
+                self._close_bot_line()
+                self.console.print(f"{stamp} [dim]  the caller heard “{escape(frame.text)}”[/dim]",
+                                   highlight=False)
         elif isinstance(frame, InterruptionFrame) and self._bot_speaking:
             self._close_bot_line()
             self.console.print(f"{stamp} [bold red]✋ barge-in[/bold red]")

@@ -5,8 +5,9 @@ worker thread; tokens cross into the event loop as they are produced, so TTS can
 first sentence while the rest is generated. An interruption cancels the generation within
 one token. A turn that continues an earlier one (``UserTurnFrame.continues_turn``: the caller
 went on before the reply played) replaces that turn and its withdrawn reply in the history, so
-the model sees the caller's whole turn once and nothing the caller never heard. If generation
-fails, the caller hears ``fallback_text`` and the call goes on.
+the model sees the caller's whole turn once and nothing the caller never heard. A reply a
+barge-in cut is kept as far as the caller heard it (``BotStoppedSpeakingFrame.text``, from the
+audio output). If generation fails, the caller hears ``fallback_text`` and the call goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import AsyncIterator
 
 from agent.config import LLMConfig, TTSConfig
 from agent.frames import (
+    BotStoppedSpeakingFrame,
     Frame,
     FrameDirection,
     LLMFullResponseEndFrame,
@@ -148,12 +150,25 @@ class LLMResponder(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, UserTurnFrame):
             await self._respond(frame)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            if frame.interrupted:
+                self._heard(frame.text)
+            await self.push_frame(frame, direction)
         elif isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
             if self.config.greeting:
                 await self._greet()
         else:
             await self.push_frame(frame, direction)
+
+    def _heard(self, text: str):
+        """The reply the caller cut is the last message (an interruption cancels everything
+        after it): keep what was heard of it, or nothing if no word was."""
+        if self.history and self.history[-1]["role"] == "assistant":
+            if text.strip():
+                self.history[-1]["content"] = text.strip()
+            else:
+                self.history.pop()
 
     async def _respond(self, turn: UserTurnFrame):
         if self._last_turn and turn.continues_turn == self._last_turn[0]:
@@ -170,7 +185,7 @@ class LLMResponder(FrameProcessor):
                                                        turn_index=turn.turn_index, processor=self.name))
                 spoken += delta
                 await self.push_frame(LLMTextFrame(text=delta))
-        except asyncio.CancelledError:  # interrupted: the generation stops; keep what was said
+        except asyncio.CancelledError:  # interrupted: the generation stops; the output says what was heard
             self.history.append({"role": "assistant", "content": spoken})
             raise
         except Exception:

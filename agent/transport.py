@@ -3,7 +3,9 @@
 ``AudioOutput`` is the last processor of the graph: it plays bot audio in real time, paced by
 the call clock, 20 ms at a time, into a ``CallRecorder`` (and optionally a sink callback, e.g.
 a WebRTC track). It reports ``BotStartedSpeakingFrame`` at the first played sample and
-``BotStoppedSpeakingFrame`` when the response has drained or an interruption cut it. A
+``BotStoppedSpeakingFrame`` when the response has drained or an interruption cut it, with the
+text the caller heard. Each ``TTSTextFrame`` is passed on when its sentence's first sample plays,
+not when it is queued, so what follows the output sees the reply as the caller hears it. A
 ``BotAudioPauseFrame`` holds playback (the bot is still speaking, silently) until a
 ``BotAudioResumeFrame`` or an ``InterruptionFrame``.
 """
@@ -29,6 +31,7 @@ from agent.frames import (
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from agent.processor import FrameProcessor
 from asr.audio import FRAME_SAMPLES, SAMPLE_RATE, resample
@@ -80,6 +83,9 @@ class AudioOutput(FrameProcessor):
         self._player: asyncio.Task | None = None
         self._playing = asyncio.Event()  # cleared while paused
         self._playing.set()
+        self._queued_total = self._played_total = 0  # samples queued / played since the call began
+        self._sentences: list[tuple[int, TTSTextFrame]] = []  # (first sample, sentence) not yet reported stopped
+        self._announced = 0  # how many of _sentences have begun to play
 
     async def start(self, frame: StartFrame):
         self._player = asyncio.create_task(self._play(), name=f"{self.name}.play")
@@ -94,9 +100,13 @@ class AudioOutput(FrameProcessor):
             audio = resample(frame.audio, frame.sample_rate, SAMPLE_RATE)
             self._fifo.append(audio)
             self._queued += len(audio)
+            self._queued_total += len(audio)
             self._drained.clear()
             self._audio_arrived.set()
             return
+        if isinstance(frame, TTSTextFrame):
+            self._sentences.append((self._queued_total, frame))
+            return  # passed on when it plays
         if isinstance(frame, TTSStartedFrame):
             self._tts_done = False
             self._drained.clear()
@@ -109,20 +119,36 @@ class AudioOutput(FrameProcessor):
             self._last_audio_s = self.clock.now()  # the pause is not a stalled response
             self._playing.set()
         elif isinstance(frame, InterruptionFrame):
+            heard = self._heard()
             self._fifo.clear()
-            self._queued, self._tts_done = 0, True
+            self._queued, self._tts_done, self._queued_total = 0, True, self._played_total
+            self._sentences, self._announced = [], 0
             self._playing.set()
             if self._speaking:
-                await self._stopped(interrupted=True)
+                await self._stopped(interrupted=True, text=heard)
             self._drained.set()
         elif isinstance(frame, EndFrame):
             await self._drained.wait()  # let the bot finish its last words
         await self.push_frame(frame, direction)
 
-    async def _stopped(self, interrupted: bool):
+    async def _stopped(self, interrupted: bool, text: str | None = None):
         self._speaking = False
-        await self.push_frame(BotStoppedSpeakingFrame(interrupted=interrupted, pts_s=self.clock.now()),
+        if text is None:  # drained: every sentence that began has played
+            text = self._heard()
+            self._sentences, self._announced = self._sentences[self._announced:], 0
+        await self.push_frame(BotStoppedSpeakingFrame(interrupted=interrupted, text=text, pts_s=self.clock.now()),
                               FrameDirection.UPSTREAM)
+
+    def _heard(self) -> str:
+        """The words played of the sentences that began: each whole once its last sample played,
+        and of one still playing, the share of its words its played samples cover."""
+        ends = [start for start, _ in self._sentences[1:]] + [self._queued_total]
+        words: list[str] = []
+        for (start, sentence), end in zip(self._sentences[:self._announced], ends):
+            said = sentence.text.split()
+            share = (self._played_total - start) / max(1, end - start)
+            words += said if share >= 1 else said[:int(share * len(said))]
+        return " ".join(words)
 
     def _take(self, n: int) -> np.ndarray:
         out, need = [], n
@@ -164,9 +190,13 @@ class AudioOutput(FrameProcessor):
                 await asyncio.sleep(cursor - now)
                 continue  # an interruption may have emptied the queue meanwhile
             chunk = self._take(FRAME_SAMPLES)
+            self._played_total += len(chunk)
             if not self._speaking:
                 self._speaking = True
                 await self.push_frame(BotStartedSpeakingFrame(pts_s=cursor), FrameDirection.UPSTREAM)
+            while self._announced < len(self._sentences) and self._sentences[self._announced][0] < self._played_total:
+                self._announced += 1
+                await self.push_frame(self._sentences[self._announced - 1][1])
             if self.recorder:
                 self.recorder.write("bot", chunk, cursor)
             if self.sink:

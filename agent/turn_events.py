@@ -24,6 +24,7 @@ their own fields:
 - ``bot_started_speaking`` / ``bot_stopped_speaking``: the bot's audio began / ended playing;
   ``interrupted`` says whether a barge-in cut it
 - ``barge_in``: the caller talked over the bot; ``bot_text_heard`` is what was played so far
+  (of a sentence cut midway, the share of its words its played audio covers)
 
 Version 3 added ``continues_previous``. Version 2 added the bot-speaking, ``sentence_end`` and
 ``end_probability`` kinds (version 1 had the others, unchanged). The last two come only with a
@@ -46,16 +47,13 @@ from agent.frames import (
     InterimTranscriptionFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
-    LLMFullResponseStartFrame,
     RecognizerEventsFrame,
     TranscriptionFrame,
-    TTSTextFrame,
     UserStoppedSpeakingFrame,
     UserTurnFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from agent.transport import AudioOutput
 from asr.events import SentenceEnd
 
 SCHEMA_VERSION = 3
@@ -198,8 +196,8 @@ class TurnEventObserver:
                                        ``continues_previous`` for a turn that goes on
     LLMFullResponseEndFrame            bot_reply
     BotStarted/StoppedSpeakingFrame    bot_started_speaking / bot_stopped_speaking
-    InterruptionFrame while the bot    barge_in, ``bot_text_heard``: the reply's sentences sent
-    speaks                             to the audio output before it was cut
+    InterruptionFrame while the bot    barge_in (sent with the bot_stopped_speaking it causes),
+    speaks                             ``bot_text_heard``: what the caller heard of the reply
     =================================  =====================================================
     """
 
@@ -208,12 +206,10 @@ class TurnEventObserver:
         self._seen: set[int] = set()
         self._decided_s: dict[int, float] = {}  # turn index → decision time
         self._bot_speaking = False
-        self._bot_text: list[str] = []  # sentences of the current reply sent to the audio output
+        self._barge_in_s: float | None = None  # when the caller cut the bot, until its audio stops
         self._p: float | None = None  # the last end probability sent
 
     def on_push_frame(self, src, dst, frame: Frame, direction: FrameDirection, wall_s: float):
-        if isinstance(frame, TTSTextFrame) and isinstance(src, AudioOutput):
-            self._bot_text.append(frame.text)  # the output has taken the sentence to play
         if frame.id in self._seen:
             return
         self._seen.add(frame.id)
@@ -241,8 +237,6 @@ class TurnEventObserver:
             emit("end_of_utterance", decided, text=frame.text, detector=self.detector,
                  latency_ms=round(max(0.0, decided - frame.speech_end_s) * 1000, 1),
                  continues_previous=frame.continues_turn is not None)
-        elif isinstance(frame, LLMFullResponseStartFrame):
-            self._bot_text = []
         elif isinstance(frame, LLMFullResponseEndFrame) and frame.text:
             emit("bot_reply", wall_s, text=frame.text)
         elif isinstance(frame, BotStartedSpeakingFrame):
@@ -250,7 +244,10 @@ class TurnEventObserver:
             emit("bot_started_speaking", frame.pts_s if frame.pts_s is not None else wall_s)
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
+            if frame.interrupted and self._barge_in_s is not None:  # the output says what was heard
+                emit("barge_in", self._barge_in_s, bot_text_heard=frame.text)
+            self._barge_in_s = None
             emit("bot_stopped_speaking", frame.pts_s if frame.pts_s is not None else wall_s,
                  interrupted=frame.interrupted)
-        elif isinstance(frame, InterruptionFrame) and self._bot_speaking:
-            emit("barge_in", wall_s, bot_text_heard=" ".join(self._bot_text))
+        elif isinstance(frame, InterruptionFrame) and self._bot_speaking and self._barge_in_s is None:
+            self._barge_in_s = wall_s

@@ -14,6 +14,8 @@ from agent.call import run_call
 from agent.cli import DEMO_SCENARIO
 from agent.config import AgentConfig
 from agent.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMTextFrame,
@@ -215,3 +217,35 @@ def test_a_turn_that_goes_on_replaces_its_first_part_and_the_withdrawn_reply(mod
     assert answered.turn_index == 2 and answered.text
     assert history == [{"role": "user", "content": "Great, thank you so much. Goodbye!"},
                        {"role": "assistant", "content": answered.text}]
+
+
+def test_a_reply_cut_by_a_barge_in_is_remembered_as_far_as_the_caller_heard_it(models):
+    """Real SmolLM2 and Piper: the caller talks over the reply after half a second of it; the
+    model's history keeps only the words that played, not all that was generated."""
+    async def run():
+        config = AgentConfig()
+        config.llm.greeting = ""
+        responder, probe, recorder = LLMResponder(config.llm, config.tts, lm=models.lm), Collector(), CallRecorder()
+        task = PipelineTask(Pipeline([responder, probe, TTSProcessor(config.tts, voice=models.voice),
+                                      AudioOutput(recorder)]))
+        runner = asyncio.create_task(task.run())
+        await task.queue_frame(UserTurnFrame(text="What can you help me with today?", turn_index=1, speech_end_s=0.0))
+        async with asyncio.timeout(60):
+            while not probe.of(BotStartedSpeakingFrame):
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
+            await task.queue_frame(InterruptionFrame())
+            while not probe.of(BotStoppedSpeakingFrame):
+                await asyncio.sleep(0.01)
+        await task.stop_when_done()
+        await asyncio.wait_for(runner, 60)
+        return responder.history, probe
+
+    history, probe = asyncio.run(run())
+    (stop,) = probe.of(BotStoppedSpeakingFrame)
+    generated = "".join(f.text for f in probe.of(LLMTextFrame)).split()
+    heard = stop.text.split()
+    assert stop.interrupted and 0 < len(heard) < len(generated), (stop.text, generated)
+    assert heard == generated[:len(heard)]
+    assert history == [{"role": "user", "content": "What can you help me with today?"},
+                       {"role": "assistant", "content": stop.text}]

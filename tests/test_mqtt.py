@@ -7,7 +7,14 @@ import json
 import pytest
 
 from integrations.mqtt import SCHEMA_VERSION, CallRecorder, EventError, MQTTConfig, TurnEventPublisher, parse_event
-from agent.frames import FrameDirection, UserStoppedSpeakingFrame, UserTurnFrame
+from agent.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    FrameDirection,
+    InterruptionFrame,
+    UserStoppedSpeakingFrame,
+    UserTurnFrame,
+)
 from agent.turn_events import EventStamper, TurnEventObserver, make_event
 from tests.broker import mqtt_config, recorded, wait_for
 
@@ -28,15 +35,16 @@ def test_schema_validates_and_says_what_is_wrong():
         MQTTConfig(prefix="calls/#")
 
 
+class Sink:
+    def __init__(self):
+        self.stamp, self.events = EventStamper("c1"), []
+
+    def emit(self, kind, media_time_s, **fields):
+        self.events.append(self.stamp(kind, media_time_s, **fields))
+        return self.events[-1]
+
+
 def test_a_turn_that_goes_on_says_it_replaces_the_last_end_of_utterance():
-    class Sink:
-        def __init__(self):
-            self.stamp, self.events = EventStamper("c1"), []
-
-        def emit(self, kind, media_time_s, **fields):
-            self.events.append(self.stamp(kind, media_time_s, **fields))
-            return self.events[-1]
-
     sink = Sink()
     observer = TurnEventObserver(sink, "adaptive")
     for i, (text, continues) in enumerate([("Great, thank you.", None), ("Great, thank you. Goodbye!", 1)], 1):
@@ -47,6 +55,21 @@ def test_a_turn_that_goes_on_says_it_replaces_the_last_end_of_utterance():
     assert [(e.text, e.continues_previous, e.latency_ms) for e in eou] == [
         ("Great, thank you.", False, 400.0), ("Great, thank you. Goodbye!", True, 400.0)]
     assert parse_event(eou[1].model_dump_json()) == eou[1]
+
+
+def test_a_barge_in_says_what_the_caller_heard_of_the_reply():
+    """The words come from the output's stop (what played), the time from the interruption."""
+    sink = Sink()
+    observer = TurnEventObserver(sink, "adaptive")
+    frames = [(BotStartedSpeakingFrame(pts_s=1.0), 1.0), (InterruptionFrame(), 2.5), (InterruptionFrame(), 2.6),
+              (BotStoppedSpeakingFrame(interrupted=True, text="Sure, I can", pts_s=2.55), 2.55),
+              (BotStartedSpeakingFrame(pts_s=4.0), 4.0), (BotStoppedSpeakingFrame(text="Bye.", pts_s=5.0), 5.0)]
+    for frame, wall_s in frames:
+        observer.on_push_frame(None, None, frame, FrameDirection.UPSTREAM, wall_s)
+    assert [(e.event, e.media_time_s) for e in sink.events] == [
+        ("bot_started_speaking", 1.0), ("barge_in", 2.5), ("bot_stopped_speaking", 2.55),
+        ("bot_started_speaking", 4.0), ("bot_stopped_speaking", 5.0)]
+    assert sink.events[1].bot_text_heard == "Sure, I can" and sink.events[2].interrupted
 
 
 def test_broker_urls(monkeypatch):
