@@ -200,9 +200,15 @@ class BotAudioResumeFrame(SystemFrame):
 
 @dataclass(kw_only=True)
 class InterruptionFrame(SystemFrame):
-    """Barge-in: every processor flushes queued data/control frames and cancels work in flight."""
+    """Barge-in: every processor flushes queued data/control frames and cancels work in flight.
+    ``withdrawn``: the reply it cuts had not begun to play (the caller went on before it did),
+    so the caller heard nothing of it."""
 
     speech_start_s: float | None = None
+    withdrawn: bool = False
+
+    def describe(self):
+        return {"withdrawn": self.withdrawn}
 
 
 # ---------------------------------------------------------------- transcripts

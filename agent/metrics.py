@@ -18,7 +18,6 @@ from agent.frames import (
     AudioRawFrame,
     BotAudioPauseFrame,
     BotAudioResumeFrame,
-    BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
     FrameDirection,
@@ -64,7 +63,6 @@ class LiveTranscript:
         self.console = console
         self._seen: set[int] = set()
         self._bot_line_open = False
-        self._bot_speaking = False
 
     def _close_bot_line(self):
         if self._bot_line_open:
@@ -82,18 +80,15 @@ class LiveTranscript:
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [dim]· end of turn {frame.turn_index}[/dim]")
-        elif isinstance(frame, (BotStartedSpeakingFrame, BotStoppedSpeakingFrame)):
-            self._bot_speaking = isinstance(frame, BotStartedSpeakingFrame)
-            if isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
-                self._close_bot_line()
-                self.console.print(f"{stamp} [dim]  the caller heard “{escape(frame.text)}”[/dim]",
-                                   highlight=False)
-        elif isinstance(frame, InterruptionFrame) and self._bot_speaking:
+        elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
             self._close_bot_line()
-            self.console.print(f"{stamp} [bold red]✋ barge-in[/bold red]")
-        elif isinstance(frame, InterruptionFrame):
+            self.console.print(f"{stamp} [dim]  the caller heard “{escape(frame.text)}”[/dim]", highlight=False)
+        elif isinstance(frame, InterruptionFrame) and frame.withdrawn:
             self._close_bot_line()
             self.console.print(f"{stamp} [yellow]↺ caller went on: the reply is withdrawn before it played[/yellow]")
+        elif isinstance(frame, InterruptionFrame):
+            self._close_bot_line()
+            self.console.print(f"{stamp} [bold red]✋ barge-in[/bold red]")
         elif isinstance(frame, BotAudioPauseFrame):
             self._close_bot_line()
             self.console.print(f"{stamp} [yellow]⏸ bot paused: caller speaking over it[/yellow]")

@@ -196,8 +196,8 @@ class TurnEventObserver:
                                        ``continues_previous`` for a turn that goes on
     LLMFullResponseEndFrame            bot_reply
     BotStarted/StoppedSpeakingFrame    bot_started_speaking / bot_stopped_speaking
-    InterruptionFrame while the bot    barge_in (sent with the bot_stopped_speaking it causes),
-    speaks                             ``bot_text_heard``: what the caller heard of the reply
+    InterruptionFrame of a reply       barge_in (sent with the bot_stopped_speaking it causes),
+    that played                        ``bot_text_heard``: what the caller heard of the reply
     =================================  =====================================================
     """
 
@@ -205,7 +205,6 @@ class TurnEventObserver:
         self.sink, self.detector = sink, detector
         self._seen: set[int] = set()
         self._decided_s: dict[int, float] = {}  # turn index → decision time
-        self._bot_speaking = False
         self._barge_in_s: float | None = None  # when the caller cut the bot, until its audio stops
         self._p: float | None = None  # the last end probability sent
 
@@ -240,14 +239,13 @@ class TurnEventObserver:
         elif isinstance(frame, LLMFullResponseEndFrame) and frame.text:
             emit("bot_reply", wall_s, text=frame.text)
         elif isinstance(frame, BotStartedSpeakingFrame):
-            self._bot_speaking = True
+            self._barge_in_s = None
             emit("bot_started_speaking", frame.pts_s if frame.pts_s is not None else wall_s)
         elif isinstance(frame, BotStoppedSpeakingFrame):
-            self._bot_speaking = False
             if frame.interrupted and self._barge_in_s is not None:  # the output says what was heard
                 emit("barge_in", self._barge_in_s, bot_text_heard=frame.text)
             self._barge_in_s = None
             emit("bot_stopped_speaking", frame.pts_s if frame.pts_s is not None else wall_s,
                  interrupted=frame.interrupted)
-        elif isinstance(frame, InterruptionFrame) and self._bot_speaking and self._barge_in_s is None:
+        elif isinstance(frame, InterruptionFrame) and not frame.withdrawn and self._barge_in_s is None:
             self._barge_in_s = wall_s

@@ -121,8 +121,8 @@ class UserTurnProcessor(FrameProcessor):
             self._continues, texts = self._taken  # before any await: a transcript may arrive meanwhile
             self._texts = list(texts)
             self.detector.on_transcript(" ".join(self._texts), True, self.clock.now())
-            await self.push_frame(InterruptionFrame(speech_start_s=t, pts_s=t))
-        await self.push_frame(UserStartedSpeakingFrame(speech_start_s=t, interrupted_bot=cut_reply, pts_s=t))
+            await self.push_frame(InterruptionFrame(speech_start_s=t, withdrawn=True, pts_s=t))
+        await self.push_frame(UserStartedSpeakingFrame(speech_start_s=t, pts_s=t))
 
     async def _on_speech_end(self, frame: VADUserStoppedSpeakingFrame):
         self._last_speech_end_s = frame.speech_end_s

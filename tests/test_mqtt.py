@@ -63,6 +63,7 @@ def test_a_barge_in_says_what_the_caller_heard_of_the_reply():
     observer = TurnEventObserver(sink, "adaptive")
     frames = [(BotStartedSpeakingFrame(pts_s=1.0), 1.0), (InterruptionFrame(), 2.5), (InterruptionFrame(), 2.6),
               (BotStoppedSpeakingFrame(interrupted=True, text="Sure, I can", pts_s=2.55), 2.55),
+              (InterruptionFrame(withdrawn=True), 3.0),  # a reply withdrawn before it played: no barge-in
               (BotStartedSpeakingFrame(pts_s=4.0), 4.0), (BotStoppedSpeakingFrame(text="Bye.", pts_s=5.0), 5.0)]
     for frame, wall_s in frames:
         observer.on_push_frame(None, None, frame, FrameDirection.UPSTREAM, wall_s)

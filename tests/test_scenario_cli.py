@@ -144,3 +144,28 @@ def test_a_turn_taken_early_is_cut_off_only_if_the_caller_heard_the_bot():
     assert (withdrawn["taken_early"], withdrawn["cut_off"]) == (True, False)
     assert (heard["taken_early"], heard["cut_off"]) == (True, True)
     assert withdrawn["eou_delay_ms"] == 600.0 and withdrawn["transcript"] == "Great, thank you so much. Goodbye!"
+
+
+def test_the_live_transcript_tells_a_barge_in_from_a_withdrawn_reply_and_says_what_was_heard():
+    from rich.console import Console
+
+    from agent.frames import (
+        BotStoppedSpeakingFrame,
+        FrameDirection,
+        InterruptionFrame,
+        LLMFullResponseStartFrame,
+        LLMTextFrame,
+        TranscriptionFrame,
+    )
+    from agent.metrics import LiveTranscript
+
+    console = Console(record=True, width=200, force_terminal=False)
+    live = LiveTranscript(console)
+    frames = [TranscriptionFrame(text="my order [/b] 452"), InterruptionFrame(withdrawn=True),
+              LLMFullResponseStartFrame(turn_index=1), LLMTextFrame(text="Sure, I can help with that."),
+              InterruptionFrame(), BotStoppedSpeakingFrame(interrupted=True, text="Sure, I can")]
+    for i, frame in enumerate(frames):
+        live.on_push_frame(None, None, frame, FrameDirection.DOWNSTREAM, float(i))
+    lines = [line.split("s ", 1)[1] for line in console.export_text().splitlines()]
+    assert lines == ["caller ▸ my order [/b] 452", "↺ caller went on: the reply is withdrawn before it played",
+                     "bot ▸ Sure, I can help with that.", "✋ barge-in", "  the caller heard “Sure, I can”"]
