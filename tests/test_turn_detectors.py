@@ -223,6 +223,18 @@ def test_scores_count_cutoffs_latency_and_misses():
     assert out["f1"] == pytest.approx(0.5) and out["f1_at_take"] == 0.0
 
 
+def test_scores_break_down_by_category_and_by_base_voice():
+    s = Scores()
+    s.add(_dialogue().model_copy(update={"caller_voice": "espeak:en-us+m7?rate=150"}), [Take(1.2, 1.0), Take(3.9, 3.0)])
+    s.add(_dialogue().model_copy(update={"caller_voice": "festival:slt"}), [Take(3.4, 3.0), Take(7.5, 7.0)])
+    out = s.summary()
+    assert out["hold_cutoff_by_voice"] == {"espeak:en-us": 1.0, "festival:slt": 0.0}
+    assert out["eot_latency_ms_by_voice"] == pytest.approx({"espeak:en-us": (900 + 3000) / 2, "festival:slt": 450})
+    assert out["holds_by_voice"] == {"espeak:en-us": 1, "festival:slt": 1} and out["eots_by_voice"]["festival:slt"] == 2
+    assert out["hold_cutoff_by_category"] == {"pause": 0.5}
+    assert out["eot_latency_ms_by_category"] == pytest.approx({"statement": 650, "question": 1750})
+
+
 def test_mark_timing_counts_marks_heard_before_speech_resumes():
     from turn_taking.eval.metrics import mark_timing
 

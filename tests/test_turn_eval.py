@@ -5,7 +5,9 @@ import json
 
 import pytest
 
+from asr.eval.harness import voice_groups
 from turn_taking.cli import main
+from turn_taking.data.labels import read_dialogues
 from turn_taking.data.build import build
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.peers import PeerModels
@@ -35,6 +37,9 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
         assert 0 <= f1["cutoff_rate"] <= 1 and f1["eots"] > 0
         assert set(summary[n]["dev_sweep"]) == {"latency_at_5", "latency_at_10"}  # the dev points choices come from
     assert "| dev sweep: latency @5% / @10% |" in report
+    voices = {voice_groups(d.caller_voice)[0] for d in read_dialogues(labels / "test.jsonl")}
+    assert summary["vad"]["test_sweep"]["latency_at_5"]["holds_by_voice"].keys() <= voices
+    assert all(v in report.split("## By caller voice")[1] for v in voices)
     assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
     assert "### Its sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from asr.eval.harness import voice_groups
 from asr.eval.wer import ErrorCounts, word_errors
 from turn_taking.data.labels import Dialogue
 from turn_taking.replay import Take
 
+GROUPINGS = ("category", "voice")  # the breakdowns every score carries
 EARLY_S = 0.25  # a take this far before the labelled onset still belongs to that silence (VAD cuts early)
 F1_TOLERANCE_S = 0.5
 
@@ -35,25 +37,30 @@ class Scores:
     matched_at_take: int = 0
     takes: int = 0
     ends: int = 0
-    hold_by_cat: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    eot_by_cat: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    hold_by: dict[str, dict[str, list[int]]] = field(  # grouping → group → [cut, holds]
+        default_factory=lambda: {g: defaultdict(lambda: [0, 0]) for g in GROUPINGS})
+    eot_by: dict[str, dict[str, list[float]]] = field(default_factory=lambda: {g: defaultdict(list) for g in GROUPINGS})
 
     def add(self, dialogue: Dialogue, takes: list[Take]):
         starts = sorted(w.start for w in dialogue.words)
         t = np.asarray(sorted(k.at for k in takes))
+        voice = voice_groups(dialogue.caller_voice)[0]  # the base voice, without an espeak variant
         for s in dialogue.silences:
+            groups = {"category": s.category, "voice": voice}
             if s.label == "hold":
                 cut = bool(np.any((t >= s.start - EARLY_S) & (t < s.end)))
                 self.holds += 1
                 self.cutoffs += cut
-                self.hold_by_cat[s.category][0] += cut
-                self.hold_by_cat[s.category][1] += 1
+                for g, key in groups.items():
+                    self.hold_by[g][key][0] += cut
+                    self.hold_by[g][key][1] += 1
             else:
                 resume = next((w for w in starts if w > s.start + 1e-6), dialogue.duration)
                 hit = t[(t >= s.start - EARLY_S) & (t < resume)]
                 latency = max(0.0, float(hit[0]) - s.start) if len(hit) else resume - s.start
                 self.latencies.append(latency)
-                self.eot_by_cat[s.category].append(latency)
+                for g, key in groups.items():
+                    self.eot_by[g][key].append(latency)
         ends = [s.start for s in dialogue.silences if s.label == "eot"]
         self.matched += greedy_matches([k.ends_at for k in takes], ends, F1_TOLERANCE_S)
         self.matched_at_take += greedy_matches(list(t), ends, F1_TOLERANCE_S)
@@ -70,8 +77,11 @@ class Scores:
                 "precision": p, "recall": r, "f1": _f1(p, r),
                 "precision_at_take": p_take, "recall_at_take": r_take, "f1_at_take": _f1(p_take, r_take),
                 "holds": self.holds, "eots": len(lat),
-                "hold_cutoff_by_category": {c: v[0] / v[1] for c, v in sorted(self.hold_by_cat.items())},
-                "eot_latency_ms_by_category": {c: 1000 * float(np.mean(v)) for c, v in sorted(self.eot_by_cat.items())}}
+                **{f"hold_cutoff_by_{g}": {k: v[0] / v[1] for k, v in sorted(self.hold_by[g].items())} for g in GROUPINGS},
+                **{f"holds_by_{g}": {k: v[1] for k, v in sorted(self.hold_by[g].items())} for g in GROUPINGS},
+                **{f"eot_latency_ms_by_{g}": {k: 1000 * float(np.mean(v)) for k, v in sorted(self.eot_by[g].items())}
+                   for g in GROUPINGS},
+                **{f"eots_by_{g}": {k: len(v) for k, v in sorted(self.eot_by[g].items())} for g in GROUPINGS}}
 
     def _precision_recall(self, matched: int) -> tuple[float, float]:
         return matched / self.takes if self.takes else 0.0, matched / self.ends if self.ends else 0.0

@@ -165,18 +165,22 @@ def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: 
                      f"`{f['params']}` | {f['precision_at_take']:.3f} | "
                      f"{f['recall_at_take']:.3f} | {f['f1_at_take']:.3f} | {f['f1']:.3f} |")
     lines += trade_protocol_markdown(summary)
-    lines += ["\n## By category (the dev-chosen best-F1-at-take setting, on test)\n",
-              "| detector | " + " | ".join(f"hold {c}" for c in _cats(summary, "hold_cutoff_by_category")) + " |"]
-    lines.append("|---" * (1 + len(_cats(summary, "hold_cutoff_by_category"))) + "|")
-    for name, s in summary.items():
-        f = s["dev_chosen"]["best_f1"]
-        lines.append(f"| {name} | " + " | ".join(f"{100 * f['hold_cutoff_by_category'].get(c, 0):.0f} %"
-                                                   for c in _cats(summary, "hold_cutoff_by_category")) + " |")
-    cats = _cats(summary, "eot_latency_ms_by_category")
-    lines += ["", "| detector | " + " | ".join(f"eot {c}" for c in cats) + " |", "|---" * (1 + len(cats)) + "|"]
-    for name, s in summary.items():
-        f = s["dev_chosen"]["best_f1"]
-        lines.append(f"| {name} | " + " | ".join(f"{f['eot_latency_ms_by_category'].get(c, 0):.0f} ms" for c in cats) + " |")
+    best_f1 = {name: s["dev_chosen"]["best_f1"] for name, s in summary.items()}
+    lines += ["\n## By category (the dev-chosen best-F1-at-take setting, on test)\n"]
+    lines += _by_table({name: f["hold_cutoff_by_category"] for name, f in best_f1.items()},
+                       lambda v: f"{100 * v:.0f} %", lambda c: f"hold {c}") + [""]
+    lines += _by_table({name: f["eot_latency_ms_by_category"] for name, f in best_f1.items()},
+                       lambda v: f"{v:.0f} ms", lambda c: f"eot {c}")
+    at_5 = {name: r for name, s in summary.items() if (r := s["test_sweep"]["latency_at_5"])}
+    if at_5:
+        n = next(iter(at_5.values()))
+        lines += ["\n## By caller voice (each detector's setting at 5 % cutoffs on the test sweep)\n",
+                  "Where the cutoffs and the dead air of the bar's operating point fall: hold cutoffs · mean "
+                  "latency after the end, per voice family (holds / ends).\n"]
+        lines += _by_table({name: {v: (r["hold_cutoff_by_voice"].get(v), r["eot_latency_ms_by_voice"].get(v))
+                                   for v in {*r["holds_by_voice"], *r["eots_by_voice"]}} for name, r in at_5.items()},
+                           lambda c: f"{'–' if c[0] is None else f'{100 * c[0]:.1f} %'} · {_ms(c[1])}",
+                           lambda v: f"{v} ({n['holds_by_voice'].get(v, 0)} / {n['eots_by_voice'].get(v, 0)})")
     lines.append("\n![Pareto frontiers](pareto.png)\n")
     return "\n".join(lines)
 
@@ -194,8 +198,13 @@ def trade_protocol_markdown(summary: dict) -> list[str]:
     return lines
 
 
-def _cats(summary: dict, key: str) -> list[str]:
-    return sorted({c for s in summary.values() for c in s["dev_chosen"]["best_f1"][key]})
+def _by_table(rows: dict[str, dict], cell, head) -> list[str]:
+    """A breakdown: a row per detector, a column per group of its ``rows[name]`` (group → value)."""
+    groups = sorted({g for r in rows.values() for g in r})
+    lines = ["| detector | " + " | ".join(head(g) for g in groups) + " |", "|---" * (1 + len(groups)) + "|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(cell(r[g]) if g in r else "–" for g in groups) + " |")
+    return lines
 
 
 def plot_frontiers(summary: dict, path: Path):
