@@ -39,7 +39,7 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
     assert "| dev sweep: latency @5% / @10% |" in report
     voices = {voice_groups(d.caller_voice)[0] for d in read_dialogues(labels / "test.jsonl")}
     assert summary["vad"]["test_sweep"]["latency_at_5"]["holds_by_voice"].keys() <= voices
-    assert all(v in report.split("## By caller voice")[1] for v in voices)
+    assert all(v in report.split("## At the 5 % point")[1] for v in voices)
     assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
     assert "### Its sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0

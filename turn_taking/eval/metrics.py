@@ -77,7 +77,8 @@ class Scores:
                 "precision": p, "recall": r, "f1": _f1(p, r),
                 "precision_at_take": p_take, "recall_at_take": r_take, "f1_at_take": _f1(p_take, r_take),
                 "holds": self.holds, "eots": len(lat),
-                **{f"hold_cutoff_by_{g}": {k: v[0] / v[1] for k, v in sorted(self.hold_by[g].items())} for g in GROUPINGS},
+                **{f"hold_cutoff_by_{g}": {k: v[0] / v[1] for k, v in sorted(self.hold_by[g].items())}
+                   for g in GROUPINGS},
                 **{f"holds_by_{g}": {k: v[1] for k, v in sorted(self.hold_by[g].items())} for g in GROUPINGS},
                 **{f"eot_latency_ms_by_{g}": {k: 1000 * float(np.mean(v)) for k, v in sorted(self.eot_by[g].items())}
                    for g in GROUPINGS},

@@ -14,7 +14,7 @@ from pathlib import Path
 from turn_taking.data.labels import read_dialogues
 from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
-from turn_taking.eval.metrics import caller_wer, cutoff_at, final_arrival, frontier, latency_at, mark_timing
+from turn_taking.eval.metrics import GROUPINGS, caller_wer, cutoff_at, final_arrival, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
 from turn_taking.trace import LISTENING, TRACE_VERSION, build_traces, read_traces
 
@@ -174,13 +174,15 @@ def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: 
     at_5 = {name: r for name, s in summary.items() if (r := s["test_sweep"]["latency_at_5"])}
     if at_5:
         n = next(iter(at_5.values()))
-        lines += ["\n## By caller voice (each detector's setting at 5 % cutoffs on the test sweep)\n",
-                  "Where the cutoffs and the dead air of the bar's operating point fall: hold cutoffs · mean "
-                  "latency after the end, per voice family (holds / ends).\n"]
-        lines += _by_table({name: {v: (r["hold_cutoff_by_voice"].get(v), r["eot_latency_ms_by_voice"].get(v))
-                                   for v in {*r["holds_by_voice"], *r["eots_by_voice"]}} for name, r in at_5.items()},
-                           lambda c: f"{'–' if c[0] is None else f'{100 * c[0]:.1f} %'} · {_ms(c[1])}",
-                           lambda v: f"{v} ({n['holds_by_voice'].get(v, 0)} / {n['eots_by_voice'].get(v, 0)})")
+        lines += ["\n## At the 5 % point (each detector's setting at 5 % cutoffs on the test sweep)\n",
+                  "Where the bar's cutoffs and dead air fall: hold cutoffs · mean latency after the end, per "
+                  "category and per caller voice (holds / ends; – where there are none).\n"]
+        for g in GROUPINGS:
+            lines += [""] + _by_table(
+                {name: {k: (r[f"hold_cutoff_by_{g}"].get(k), r[f"eot_latency_ms_by_{g}"].get(k))
+                        for k in {*r[f"holds_by_{g}"], *r[f"eots_by_{g}"]}} for name, r in at_5.items()},
+                lambda c: f"{'–' if c[0] is None else f'{100 * c[0]:.1f} %'} · {_ms(c[1])}",
+                lambda k, g=g: f"{k} ({n[f'holds_by_{g}'].get(k, 0)} / {n[f'eots_by_{g}'].get(k, 0)})")
     lines.append("\n![Pareto frontiers](pareto.png)\n")
     return "\n".join(lines)
 
