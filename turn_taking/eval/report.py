@@ -176,7 +176,7 @@ def markdown(summary: dict, n_test: int, n_dev: int, recognizer: str, chunk_ms: 
         n = next(iter(at_5.values()))
         lines += ["\n## At the 5 % point (each detector's setting at 5 % cutoffs on the test sweep)\n",
                   "Where the bar's cutoffs and dead air fall: hold cutoffs · mean latency after the end, per "
-                  "category and per caller voice (holds / ends; – where there are none).\n"]
+                  "category and per caller voice (holds / ends; – where there are none)."]
         for g in GROUPINGS:
             lines += [""] + _by_table(
                 {name: {k: (r[f"hold_cutoff_by_{g}"].get(k), r[f"eot_latency_ms_by_{g}"].get(k))
