@@ -73,7 +73,6 @@ class AudioOutput(FrameProcessor):
         super().__init__(**kwargs)
         self.recorder, self.sink = recorder, sink
         self._fifo: list[np.ndarray] = []
-        self._queued = 0  # samples waiting in _fifo
         self._audio_arrived = asyncio.Event()
         self._speaking = False
         self._tts_done = True
@@ -87,6 +86,11 @@ class AudioOutput(FrameProcessor):
         self._sentences: list[tuple[int, TTSTextFrame]] = []  # (first sample, sentence) not yet reported stopped
         self._announced = 0  # how many of _sentences have begun to play
 
+    @property
+    def _queued(self) -> int:
+        """Samples waiting in the fifo."""
+        return self._queued_total - self._played_total
+
     async def start(self, frame: StartFrame):
         self._player = asyncio.create_task(self._play(), name=f"{self.name}.play")
 
@@ -99,7 +103,6 @@ class AudioOutput(FrameProcessor):
         if isinstance(frame, TTSAudioRawFrame):
             audio = resample(frame.audio, frame.sample_rate, SAMPLE_RATE)
             self._fifo.append(audio)
-            self._queued += len(audio)
             self._queued_total += len(audio)
             self._drained.clear()
             self._audio_arrived.set()
@@ -121,7 +124,7 @@ class AudioOutput(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             heard = self._heard()
             self._fifo.clear()
-            self._queued, self._tts_done, self._queued_total = 0, True, self._played_total
+            self._tts_done, self._queued_total = True, self._played_total
             self._sentences, self._announced = [], 0
             self._playing.set()
             if self._speaking:
@@ -160,7 +163,7 @@ class AudioOutput(FrameProcessor):
             else:
                 self._fifo[0] = head[need:]
             need -= len(out[-1])
-        self._queued -= n - need
+        self._played_total += n - need
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     async def _play(self):
@@ -190,7 +193,6 @@ class AudioOutput(FrameProcessor):
                 await asyncio.sleep(cursor - now)
                 continue  # an interruption may have emptied the queue meanwhile
             chunk = self._take(FRAME_SAMPLES)
-            self._played_total += len(chunk)
             if not self._speaking:
                 self._speaking = True
                 await self.push_frame(BotStartedSpeakingFrame(pts_s=cursor), FrameDirection.UPSTREAM)
