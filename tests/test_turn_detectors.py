@@ -250,20 +250,53 @@ def test_mark_timing_counts_marks_heard_before_speech_resumes():
     assert out["holds_marked"] == 1.0 and out["eots_marked"] == 0.0 and out["arrival_p50_ms"] is None
 
 
-def test_caller_wer_scores_the_last_transcript_against_turns_and_overlaps_in_order():
+def _with_overlaps() -> Dialogue:
+    """A caller turn, a backchannel during the bot's next turn, a barge-in that cuts that turn
+    (labelled both a caller turn and an overlap, as the dialogue builder does), and a last turn."""
     from turn_taking.data.labels import Overlap
+
+    return _dialogue().model_copy(update={
+        "turns": [Turn(speaker="caller", start=0, end=3, text="One two.", spoken="One, two."),
+                  Turn(speaker="bot", start=4, end=6.2, text="Sure thing.", spoken="Sure thing.", cut_at=6.2),
+                  Turn(speaker="caller", start=6.0, end=6.8, text="Wait.", spoken="Wait.", category="interruption"),
+                  Turn(speaker="caller", start=9.5, end=10, text="Bye.", spoken="Bye.")],
+        "overlaps": [Overlap(start=5.0, end=5.4, text="Mhm.", label="backchannel", bot_turn=1),
+                     Overlap(start=6.0, end=6.8, text="Wait.", label="interruption", bot_turn=1)],
+        "words": [Word(word="One", start=0.2, end=0.6), Word(word="two", start=2.0, end=2.5),
+                  Word(word="Mhm", start=5.0, end=5.4), Word(word="Wait", start=6.0, end=6.8),
+                  Word(word="Bye", start=9.5, end=10.0)]})
+
+
+def test_caller_wer_scores_the_last_transcript_against_everything_the_caller_said_once_in_order():
     from turn_taking.eval.metrics import caller_wer
 
-    d = _dialogue().model_copy(update={
-        "turns": [Turn(speaker="caller", start=0, end=3, text="One two.", spoken="One, two."),
-                  Turn(speaker="bot", start=4, end=9, text="Sure thing.", spoken="Sure thing."),
-                  Turn(speaker="caller", start=9.5, end=10, text="Bye.", spoken="Bye.")],
-        "overlaps": [Overlap(start=5.0, end=5.4, text="Mhm.", label="backchannel", bot_turn=1)]})
+    d = _with_overlaps()
     text = lambda at, c, p="": Signal(at, "transcript", (c, p))  # noqa: E731
-    sigs = [text(1.0, "One"), text(3.2, "One, 2."), text(5.6, "One, 2. Mhm."), text(9.9, "One, 2. Mhm.", "by")]
+    sigs = [text(1.0, "One"), text(3.2, "One, 2."), text(5.6, "One, 2. Mhm."), text(7.0, "One, 2. Mhm. Wait."),
+            text(9.9, "One, 2. Mhm. Wait.", "by")]
     out = caller_wer([(d, sigs)])
-    assert out["words"] == 4 and out["substitutions"] == 1 and out["wer"] == pytest.approx(0.25)  # "by"
-    assert caller_wer([(d, sigs[:2])])["deletions"] == 2  # what was never written counts as deleted
+    # the barge-in is one word said once, though labelled both a turn and an overlap
+    assert out["words"] == 5 and out["substitutions"] == 1 and out["wer"] == pytest.approx(0.2)  # "by"
+    assert caller_wer([(d, sigs[:2])])["deletions"] == 3  # what was never written counts as deleted
+
+
+def test_the_reference_recognizer_writes_the_labels_words_as_the_pause_decode_would_hear_them():
+    from turn_taking.trace import reference_events
+
+    d = _with_overlaps()
+    events = reference_events(d, 0.064)
+    assert [(e.kind, e.text, e.at) for e in events if e.kind == "final"] == [
+        ("final", "One,", pytest.approx(0.664)), ("final", "two.", pytest.approx(2.564)),
+        ("final", "Mhm.", pytest.approx(5.464)), ("final", "Wait.", pytest.approx(6.864)),
+        ("final", "Bye.", pytest.approx(10.064))]
+    # a sentence end at each word its text ends a sentence with, stamped at the word's end; none at the comma
+    assert [(e.text, e.time) for e in events if e.kind == "sentence_end"] == [
+        (".", 2.5), (".", 5.4), (".", 6.8), (".", 10.0)]
+    bare = reference_events(d, 0.0, marks=False)
+    assert [e.text for e in bare] == ["One", "two", "Mhm", "Wait", "Bye"]
+    # a word no text accounts for is given as timed, without punctuation
+    odd = d.model_copy(update={"words": d.words + [Word(word="uh", start=11.0, end=11.2)]})
+    assert [e.text for e in reference_events(odd, 0.0)][-1] == "uh"
 
 
 def test_greedy_matching_equals_the_brute_force_maximum_on_sparse_events():

@@ -70,6 +70,12 @@ class Dialogue(BaseModel):
     overlaps: list[Overlap]
     words: list[Word]  # every caller word with its time
 
+    def caller_speech(self) -> list[tuple[float, float, str]]:
+        """(start, end, spoken text) of everything the caller says, in order and once each: the
+        turns and the backchannels (an interruption is both a turn and an overlap)."""
+        return sorted([(t.start, t.end, t.spoken) for t in self.turns if t.speaker == "caller"]
+                      + [(o.start, o.end, o.text) for o in self.overlaps if o.label == "backchannel"])
+
 
 class LabelError(ValueError):
     pass

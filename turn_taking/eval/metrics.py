@@ -162,10 +162,8 @@ def caller_wer(replayable: list[tuple[Dialogue, list]]) -> dict:
     barge-ins in order."""
     counts = ErrorCounts()
     for dialogue, sigs in replayable:
-        said = sorted([(t.start, t.spoken) for t in dialogue.turns if t.speaker == "caller"]
-                      + [(o.start, o.text) for o in dialogue.overlaps])
         heard = next((" ".join(s.args).strip() for s in reversed(sigs) if s.kind == "transcript"), "")
-        counts += word_errors(" ".join(text for _, text in said), heard)
+        counts += word_errors(" ".join(text for _, _, text in dialogue.caller_speech()), heard)
     return {"wer": counts.wer, "words": counts.reference_words, "substitutions": counts.substitutions,
             "deletions": counts.deletions, "insertions": counts.insertions}
 
