@@ -106,10 +106,30 @@ def test_fit_writes_weights_the_learned_detector_reads(labels, tmp_path, capsys)
               "--out", str(tmp_path / "eval"), "--detectors", "learned", "--learned-weights", str(tmp_path / "no.json")])
 
 
+def test_the_reference_recognizer_hears_every_word_and_every_end(labels, tmp_path):
+    """``--recognizer reference``: the labels' words and punctuation, as a perfect recognizer would
+    give them. Traced without the peer models, which no detector asked for here."""
+    args = ["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"), "--out",
+            str(tmp_path), "--workers", "1", "--recognizer", "reference", "--detectors", "punct,adaptive"]
+    for wrong in (["--final-recognizer", "faster-whisper"], ["--option", "beam=2"]):
+        with pytest.raises(SystemExit):
+            main(args + wrong)
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    heard = summary["caller_wer"]
+    assert heard["words"] > 0 and heard["substitutions"] == heard["insertions"] == 0 and heard["wer"] < 0.05
+    marks = summary["sentence_end_marks"]
+    assert marks["eots_marked"] == 1.0 and marks["arrival_p50_ms"] == pytest.approx(LISTENING["pause_ms"], abs=1)
+    traces = read_traces(trace_path(labels / "test.jsonl", tmp_path, "reference", 320, {}, peers=False))
+    assert len(traces) == 2 and not any(t.peers for t in traces.values())
+    assert main(args + ["--option", "marks=false"]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["sentence_end_marks"]["eots_marked"] == 0.0
+
+
 def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
     """The live detector (audio in, real model) gives the cached trace's score at the same pause."""
     main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
-          "--out", str(tmp_path), "--workers", "1", "--detectors", "vad"])
+          "--out", str(tmp_path), "--workers", "1", "--detectors", "livekit"])
     trace = next(iter(read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {})).values()))
     from turn_taking.data.labels import read_dialogues
 

@@ -32,7 +32,7 @@ from asr.cli import recognizer_option
 from asr.data.text import per_split
 from asr.vad import STOP_MS
 from turn_taking.detectors.learned import EVIDENCE, SHIPPED, load_weights
-from turn_taking.trace import LISTENING
+from turn_taking.trace import LISTENING, REFERENCE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _hearing(p: argparse.ArgumentParser):
     """How the traced caller is heard: the recognizer and the agent's way of running it."""
-    p.add_argument("--recognizer", default="trade", help="streaming recognizer the detectors read")
+    p.add_argument("--recognizer", default="trade",
+                   help="streaming recognizer the detectors read; 'reference': a perfect one, the labels' own words "
+                        "and punctuation as each word ends (how much of a shortfall is the recognizer's)")
     p.add_argument("--chunk-ms", type=int, default=320)
     p.add_argument("--option", type=recognizer_option, action="append", default=[], metavar="KEY=VALUE",
                    help="recognizer option, repeatable, e.g. checkpoint=exp/trade-whisper-pauses/final "
@@ -168,6 +170,11 @@ def _listening(parser: argparse.ArgumentParser, args) -> dict:
     if not 0 <= args.vad_pause < STOP_MS:
         parser.error(f"--vad-pause takes a silence shorter than the VAD's stop ({STOP_MS} ms), or 0 for none, "
                      f"got {args.vad_pause}")
+    if args.recognizer == REFERENCE:
+        if args.final_recognizer is not None:
+            parser.error("--recognizer reference already gives the caller's exact words: drop --final-recognizer")
+        if unknown := {k for k, _ in args.option} - {"marks"}:
+            parser.error(f"--recognizer reference takes only --option marks=true|false, got {sorted(unknown)}")
     if args.final_recognizer is not None:
         from asr.recognizer import available, capabilities
 

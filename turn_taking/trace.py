@@ -14,6 +14,12 @@ would hear it, and records:
 * ``peers``: Smart Turn v3.2 (pipecat) and LiveKit turn detector v1-mini probabilities at fixed
   offsets after every silence onset, on the audio each framework would hand its model.
 
+The recognizer ``reference`` is no model: its events are the dialogue's own words, punctuated as
+the labels write them, each committed as soon as the agent's pause decode could hear it
+(``reference_events``). It is a perfect recognizer, to measure how much of a detector's shortfall
+is the recognizer's. Its punctuation knows how the caller goes on (a comma at a hold, a period
+at the end), which no recognizer hearing only the audio so far can: read it as a bound.
+
 The recognizer hears the caller as the agent's STT processor does (``asr.utterances``): the
 agent's VAD opens a stream 0.3 s before each stretch of speech, has it decode what it has at
 each ``vad.pause_ms`` of silence and at the stop (``RecognizerStream.pause``), and has it closed
@@ -28,6 +34,7 @@ import fcntl
 import hashlib
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +62,7 @@ TRACE_VERSION = 10  # 2: the recognizer hears the VAD's stops; 3: one stream per
 # symbols at the last frame; 10: the dialogues' callers read each turn in one breath (their ids are
 # unchanged, so traces of the earlier build must not be reused; since then each trace records its
 # audio's SHA-1 and a rebuild is traced again without a new version)
+REFERENCE = "reference"  # the recognizer that reads the labels: a perfect one (``reference_events``)
 LISTENING = {"pause_decode": True, "pause_ms": PAUSE_MS}  # how the agent's recognizer hears its VAD, by default (vad.*)
 # the VAD every evaluated detector sees: fast stops so that policies, not the VAD, set the delay
 VAD_PARAMS = {"confidence": 0.5, "start_ms": 64, "stop_ms": 96}
@@ -174,14 +182,56 @@ def segment_finals(audio: np.ndarray, probs: np.ndarray, recognizer: Recognizer)
     return events
 
 
-def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recognizer: StreamingRecognizer,
+def _normal(token: str) -> str:
+    return "".join(c for c in token.lower() if c.isalnum() or c in "'-@")
+
+
+def reference_events(dialogue: Dialogue, delay_s: float, marks: bool = True) -> list[RecognizerEvent]:
+    """A perfect recognizer's events: each caller word as the labels write it, committed
+    ``delay_s`` after it ends, and with ``marks`` its punctuation too and a sentence end at each
+    word followed by ``.``, ``?`` or ``!``. Without ``marks``, the words alone. Words are matched
+    in order to the text of the turn or backchannel they are spoken in; a word no text accounts for
+    (a voice's timing off by a word) is given bare."""
+    units = dialogue.caller_speech()
+    tokens = [u[2].split() for u in units]
+    at = [0] * len(units)  # per unit, the next token to match
+    events = []
+    for w in sorted(dialogue.words, key=lambda w: w.start):
+        mid, written = (w.start + w.end) / 2, w.word
+        for k, (start, end, _) in enumerate(units):
+            rest = [_normal(t) for t in tokens[k][at[k]:]]
+            if start - 0.05 <= mid <= end + 0.05 and _normal(w.word) in rest:
+                j = at[k] + rest.index(_normal(w.word))
+                written, at[k] = tokens[k][j], j + 1
+                break
+        if not marks:
+            written = written.rstrip(".,?!;:")
+        events.append(RecognizerEvent(at=w.end + delay_s, kind="final", text=written))
+        if written.endswith((".", "?", "!")):
+            events.append(RecognizerEvent(at=w.end + delay_s, kind="sentence_end", text=written[-1], time=w.end))
+    return events
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The recognizer ``reference`` (``--option marks=false``: its words without punctuation)."""
+    marks: bool = True
+    name = REFERENCE
+
+
+def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recognizer: StreamingRecognizer | Reference,
                    recognizer_name: str, peers: PeerModels | None, listening: dict = LISTENING,
                    final_recognizer: tuple[str, Recognizer] | None = None) -> CallerTrace:
-    """``final_recognizer``: (name, recognizer) for the hybrid's segment finals."""
+    """``recognizer``: a ``Reference`` is heard as the agent's pause decode would hear
+    it, with no compute (``listening``'s ``pause_ms`` after each word); ``final_recognizer``:
+    (name, recognizer) for the hybrid's segment finals."""
     probs = vad.track(caller)
     duration = len(caller) / SAMPLE_RATE
     regions = _regions(probs, duration)
-    events, compute = recognizer_events(caller, recognizer, vad, listening)
+    if isinstance(recognizer, Reference):
+        events, compute = reference_events(dialogue, (listening.get("pause_ms") or 0) / 1000, recognizer.marks), 0.0
+    else:
+        events, compute = recognizer_events(caller, recognizer, vad, listening)
     if final_recognizer:
         events = sorted(events + segment_finals(caller, probs, final_recognizer[1]), key=lambda e: e.at)
     return CallerTrace(id=dialogue.id, duration=duration, vad=[round(float(p), 3) for p in probs],
@@ -197,13 +247,16 @@ def _worker_init(recognizer: str, options: dict, with_peers: bool, listening: di
 
     torch.set_num_threads(1)
     final = final_recognizer and (final_recognizer, create_recognizer(final_recognizer))
-    _MODELS = (SileroVAD(), create_recognizer(recognizer, **options), PeerModels() if with_peers else None,
-               listening, final)
+    if recognizer == REFERENCE:
+        rec = Reference(**{k: v for k, v in options.items() if k != "chunk_ms"})
+    else:
+        rec = create_recognizer(recognizer, **options)
+    _MODELS = (SileroVAD(), rec, PeerModels() if with_peers else None, listening, final)
 
 
 def _trace_one(dialogue: Dialogue) -> str:
     vad, rec, peers, listening, final = _MODELS
-    name = getattr(rec, "name", "") + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
+    name = rec.name + (f"@{rec.chunk_ms}ms" if hasattr(rec, "chunk_ms") else "")
     trace = trace_dialogue(dialogue, caller_channel(dialogue.audio), vad, rec, name, peers, listening, final)
     trace.audio_sha1 = audio_digest(dialogue.audio)
     return trace.model_dump_json()

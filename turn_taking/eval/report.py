@@ -16,7 +16,7 @@ from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
 from turn_taking.eval.metrics import GROUPINGS, caller_wer, cutoff_at, final_arrival, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
-from turn_taking.trace import LISTENING, TRACE_VERSION, build_traces, read_traces
+from turn_taking.trace import LISTENING, REFERENCE, TRACE_VERSION, build_traces, read_traces
 
 PEERS = ("smart_turn", "livekit")
 
@@ -39,7 +39,8 @@ def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options:
     of tracing, are traced afresh."""
     from asr.recognizer import weights_fingerprint
 
-    key = {**options, "weights": weights_fingerprint(recognizer, **options), "trace": TRACE_VERSION,
+    weights = "" if recognizer == REFERENCE else weights_fingerprint(recognizer, **options)
+    key = {**options, "weights": weights, "trace": TRACE_VERSION,
            "listening": listening}
     if not peers:
         key["peers"] = False
@@ -63,8 +64,9 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
     transcript of each VAD segment (``stt.final_recognizer``); ``fixed``: per detector, options
     every setting of its sweep shares (the learned detector's weights file)."""
     out.mkdir(parents=True, exist_ok=True)
+    peers = any(n in PEERS for n in detectors)  # the peer models run only for the detectors that read them
     (test, test_traces), (dev, _) = (
-        traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer)
+        traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer, peers)
         for split, n in ((dialogues, limit), (tune, tune_limit)))
     summary = {}
     for name in detectors:
