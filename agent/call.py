@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.caller import ScriptedCaller
 from agent.config import AgentConfig
-from agent.metrics import METRICS, EventLog, LiveTranscript, summarize, turn_metrics
+from agent.metrics import METRICS, EventLog, LiveTranscript, call_transcript, summarize, turn_metrics
 from agent.pipeline import Pipeline
 from agent.plots import plot_latency_breakdown
 from agent.responder import LLMResponder, LocalLM
@@ -116,9 +116,7 @@ async def run_call(scenario: Scenario, config: AgentConfig, out_dir: str | Path,
     recorder.save(out_dir / "call.wav")
     rows = turn_metrics(events.events, caller.records)
     summary = summarize(rows)
-    transcript = [{"wall_s": e["wall_s"], "speaker": "caller" if e["event"] == "TranscriptionFrame" else "bot",
-                   "text": e["text"]} for e in events.events
-                  if e["event"] in ("TranscriptionFrame", "LLMFullResponseEndFrame") and e.get("text")]
+    transcript = call_transcript(events.events)
     report = {"scenario": scenario.name, "date": time.strftime("%Y-%m-%d"), "turns": rows,
               "summary": summary, "transcript": transcript, "errors": [e.error for e in task.errors],
               "config": config.model_dump()}

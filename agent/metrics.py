@@ -152,6 +152,19 @@ def turn_metrics(events: list[dict], records) -> list[dict]:
     return rows
 
 
+def call_transcript(events: list[dict]) -> list[dict]:
+    """What was said on the line, in order: each caller final, and each stretch of bot speech as
+    far as it played (``interrupted``: cut by a barge-in). A reply withdrawn before it played,
+    or generated and then cancelled, was never said and is not in it."""
+    said = []
+    for e in events:
+        if e["event"] == "TranscriptionFrame" and e.get("text"):
+            said.append({"wall_s": e["wall_s"], "speaker": "caller", "text": e["text"]})
+        elif e["event"] == "BotStoppedSpeakingFrame" and e.get("text"):
+            said.append({"wall_s": e["wall_s"], "speaker": "bot", "text": e["text"], "interrupted": e["interrupted"]})
+    return said
+
+
 def summarize(rows: list[dict]) -> dict:
     out = {}
     for name in (*METRICS, "barge_in_stop_ms"):

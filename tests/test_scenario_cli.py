@@ -146,6 +146,24 @@ def test_a_turn_taken_early_is_cut_off_only_if_the_caller_heard_the_bot():
     assert withdrawn["eou_delay_ms"] == 600.0 and withdrawn["transcript"] == "Great, thank you so much. Goodbye!"
 
 
+def test_the_call_transcript_holds_what_was_said_on_the_line():
+    from agent.metrics import call_transcript
+
+    ev = lambda event, wall, **f: {"event": event, "wall_s": wall, "media_s": None, **f}  # noqa: E731
+    events = [ev("LLMFullResponseEndFrame", 0.5, text="Hello! How can I help?"),
+              ev("BotStoppedSpeakingFrame", 2.0, interrupted=False, text="Hello! How can I help?"),
+              ev("TranscriptionFrame", 4.0, text="Where is my order?"),
+              ev("LLMFullResponseEndFrame", 4.8, text="It shipped on Monday. It should arrive tomorrow."),
+              ev("BotStoppedSpeakingFrame", 5.6, interrupted=True, text="It shipped on"),
+              ev("TranscriptionFrame", 6.5, text="Wait, which order?"),
+              ev("LLMFullResponseEndFrame", 7.0, text="The one ending in 42."),  # withdrawn before it played
+              ev("TranscriptionFrame", 8.0, text="The other one."),
+              ev("BotStoppedSpeakingFrame", 9.0, interrupted=True, text="")]  # cut before a word played
+    assert [(t["speaker"], t["text"], t.get("interrupted")) for t in call_transcript(events)] == [
+        ("bot", "Hello! How can I help?", False), ("caller", "Where is my order?", None),
+        ("bot", "It shipped on", True), ("caller", "Wait, which order?", None), ("caller", "The other one.", None)]
+
+
 def test_the_live_transcript_tells_a_barge_in_from_a_withdrawn_reply_and_says_what_was_heard():
     from rich.console import Console
 
