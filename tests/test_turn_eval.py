@@ -130,6 +130,10 @@ def test_live_smart_turn_scores_real_audio_like_the_trace(labels, tmp_path):
     """The live detector (audio in, real model) gives the cached trace's score at the same pause."""
     main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
           "--out", str(tmp_path), "--workers", "1", "--detectors", "livekit"])
+    traced = sorted((tmp_path / "traces").glob("*.jsonl"))
+    main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
+          "--out", str(tmp_path), "--workers", "1", "--detectors", "vad"])
+    assert sorted((tmp_path / "traces").glob("*.jsonl")) == traced  # no peers asked: the cache with them serves
     trace = next(iter(read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {})).values()))
     from turn_taking.data.labels import read_dialogues
 

@@ -23,9 +23,13 @@ PEERS = ("smart_turn", "livekit")
 
 def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
                options: dict, listening: dict = LISTENING, final_recognizer: str | None = None, peers: bool = True):
-    """``peers=False``: without the peer models' scores (what fitting our own policy needs)."""
+    """``peers=False``: without the peer models' scores (what fitting our own policy needs), unless
+    a cache with them is already there: it holds all a run without them reads."""
     dialogues = read_dialogues(labels)[:limit]
-    path = trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer, peers)
+    path, full = (trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer, with_peers)
+                  for with_peers in (peers, True))
+    if not peers and full.exists():
+        path, peers = full, True
     build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, with_peers=peers, workers=workers,
                  listening=listening, final_recognizer=final_recognizer)
     traces = read_traces(path)
