@@ -111,7 +111,7 @@ def test_the_reference_recognizer_hears_every_word_and_every_end(labels, tmp_pat
     give them. Traced without the peer models, which no detector asked for here."""
     args = ["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"), "--out",
             str(tmp_path), "--workers", "1", "--recognizer", "reference", "--detectors", "punct,adaptive"]
-    for wrong in (["--final-recognizer", "faster-whisper"], ["--option", "beam=2"]):
+    for wrong in (["--final-recognizer", "faster-whisper"], ["--option", "beam=2"], ["--option", "marks=yes"]):
         with pytest.raises(SystemExit):
             main(args + wrong)
     assert main(args) == 0

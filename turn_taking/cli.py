@@ -173,8 +173,9 @@ def _listening(parser: argparse.ArgumentParser, args) -> dict:
     if args.recognizer == REFERENCE:
         if args.final_recognizer is not None:
             parser.error("--recognizer reference already gives the caller's exact words: drop --final-recognizer")
-        if unknown := {k for k, _ in args.option} - {"marks"}:
-            parser.error(f"--recognizer reference takes only --option marks=true|false, got {sorted(unknown)}")
+        options = dict(args.option)
+        if set(options) - {"marks"} or not isinstance(options.get("marks", True), bool):
+            parser.error(f"--recognizer reference takes only --option marks=true|false, got {options}")
     if args.final_recognizer is not None:
         from asr.recognizer import available, capabilities
 
