@@ -63,8 +63,9 @@ def test_eval_scores_the_hybrid_whose_caller_text_is_whispers_segment_finals(lab
         main(args + ["trade"])
     assert main(args + ["faster-whisper"]) == 0
     assert "final transcripts by faster-whisper" in (tmp_path / "report.md").read_text()
-    (trace,) = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {},
-                                      final_recognizer="faster-whisper")).values()
+    (trace,) = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {},  # no peer scored: none traced
+                                      final_recognizer="faster-whisper", peers=False)).values()
+    assert not trace.peers
     finals = [e for e in trace.events if e.kind == "segment_final"]
     # one per stretch of speech, heard no sooner than the agent's VAD stop after it
     assert len(finals) >= 2 and all(e.at >= e.time + STOP_MS / 1000 for e in finals)
