@@ -194,14 +194,14 @@ def reference_events(dialogue: Dialogue, delay_s: float, marks: bool = True) -> 
     (a voice's timing off by a word) is given bare."""
     units = dialogue.caller_speech()
     tokens = [u[2].split() for u in units]
+    normal = [[_normal(t) for t in ts] for ts in tokens]
     at = [0] * len(units)  # per unit, the next token to match
     events = []
     for w in sorted(dialogue.words, key=lambda w: w.start):
-        mid, written = (w.start + w.end) / 2, w.word
+        mid, written, word = (w.start + w.end) / 2, w.word, _normal(w.word)
         for k, (start, end, _) in enumerate(units):
-            rest = [_normal(t) for t in tokens[k][at[k]:]]
-            if start - 0.05 <= mid <= end + 0.05 and _normal(w.word) in rest:
-                j = at[k] + rest.index(_normal(w.word))
+            if start - 0.05 <= mid <= end + 0.05 and word in normal[k][at[k]:]:
+                j = normal[k].index(word, at[k])
                 written, at[k] = tokens[k][j], j + 1
                 break
         if not marks:
