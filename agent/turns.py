@@ -16,6 +16,10 @@ It owns the two decisions of turn-taking in the graph:
   at once: the caller was not finished. The caller never heard that reply, so the turn goes
   on: its words so far open the new turn, whose ``UserTurnFrame`` says which turn it continues
   (the responder answers the whole turn in its place).
+
+A detector that weighs how finished the caller's voice sounds (``reads_voice``: the learned
+policy fit with ``--voice``) gets the voice-end model's score of each pause once ``HEARD_S`` of it
+has arrived; the processor keeps the last seconds of caller audio for it.
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from agent.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     FrameDirection,
+    InputAudioRawFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
     RecognizerEventsFrame,
+    StartFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -42,9 +48,11 @@ from agent.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from agent.processor import FrameProcessor
+from agent.stt import AudioHistory
 from asr.events import SentenceEnd
 from turn_taking.bargein import Action, BargeInClassifier
 from turn_taking.detectors import EndOfTurnDetector, create_detector
+from turn_taking.voice_end import CONTEXT_S, HEARD_S, VoiceEndModel
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +60,16 @@ TRANSCRIPT_WAIT_S = 5.0  # give up on a lost transcription after this long
 
 
 class UserTurnProcessor(FrameProcessor):
-    def __init__(self, config: TurnConfig = TurnConfig(), detector: EndOfTurnDetector | None = None, **kwargs):
+    def __init__(self, config: TurnConfig = TurnConfig(), detector: EndOfTurnDetector | None = None,
+                 voice: VoiceEndModel | None = None, **kwargs):
+        """``voice``: the voice-end model, for a detector that reads it (loaded at start otherwise)."""
         super().__init__(**kwargs)
         self.config = config
         self.detector = detector or create_detector(config.detector, **config.detector_settings())
+        self._voice = voice
+        self._audio = AudioHistory(max_s=CONTEXT_S + 2 * HEARD_S)
+        self._voice_onset_s: float | None = None  # the pause the voice-end model is yet to score
+        self._voice_job: asyncio.Task | None = None
         self.turn_index = 0
         self._turn_open = False
         self._texts: list[str] = []
@@ -74,14 +88,22 @@ class UserTurnProcessor(FrameProcessor):
         self._overlap_texts: list[str] = []
         self._barge_timer: asyncio.Task | None = None
 
+    async def start(self, frame: StartFrame):
+        if getattr(self.detector, "reads_voice", False) and self._voice is None:
+            self._voice = await asyncio.to_thread(VoiceEndModel)
+
     async def stop(self):
         await self._cancel_decision()
+        if self._voice_job:
+            self._voice_job.cancel()
         if self._barge_timer:
             self._barge_timer.cancel()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await self.push_frame(frame, direction)  # VAD and bot frames first, then what they caused
-        if isinstance(frame, VADUserStartedSpeakingFrame):
+        if isinstance(frame, InputAudioRawFrame):
+            await self._on_audio(frame)
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
             await self._on_speech_start(frame)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             await self._on_speech_end(frame)
@@ -102,9 +124,26 @@ class UserTurnProcessor(FrameProcessor):
 
     # ------------------------------------------------------------ caller speech
 
+    async def _on_audio(self, frame: InputAudioRawFrame):
+        if self._voice is None:
+            return
+        self._audio.append(frame.audio, frame.pts_s or 0.0)
+        onset = self._voice_onset_s
+        if onset is None or self._audio.end_s < onset + HEARD_S:
+            return
+        self._voice_onset_s = None
+        audio, _ = self._audio.slice(onset - CONTEXT_S, onset + HEARD_S)
+        self._voice_job = asyncio.create_task(self._score_voice(onset, audio), name=f"{self.name}.voice")
+
+    async def _score_voice(self, onset: float, audio):
+        """The voice-end model's score of the pause at ``onset``, off the frame loop (tens of ms)."""
+        p = await asyncio.to_thread(self._voice, audio)
+        self.detector.on_turn_score(p, onset, HEARD_S, self.clock.now())  # ignored if the caller spoke meanwhile
+        await self._reconsider()
+
     async def _on_speech_start(self, frame: VADUserStartedSpeakingFrame):
         await self._cancel_decision()
-        self._paused = False
+        self._paused, self._voice_onset_s = False, None
         t = frame.speech_start_s
         if not self._turn_open and self.config.allow_interruptions and self._bot_speaking:
             if not self._barge_in.deciding:
@@ -131,6 +170,7 @@ class UserTurnProcessor(FrameProcessor):
                 await self._apply(self._barge_in.on_speech_end(frame.speech_end_s, self.clock.now()))
             return
         self._paused = True
+        self._voice_onset_s = frame.speech_end_s if self._voice else None
         self.detector.on_speech_end(frame.speech_end_s)
         await self._schedule_decision()
 

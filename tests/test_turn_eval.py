@@ -12,7 +12,9 @@ from turn_taking.data.build import build
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.peers import PeerModels
 from turn_taking.eval.report import trace_path
+from turn_taking.eval.voice import base_voice
 from turn_taking.trace import LISTENING, caller_channel, read_traces
+from turn_taking.voice_end import load_head
 from asr.vad import STOP_MS
 
 pytestmark = pytest.mark.models
@@ -43,6 +45,8 @@ def test_eval_writes_a_report_for_every_detector(labels, tmp_path, capsys):
     assert "## TRADE protocol" in report and summary["fusion"]["trade_protocol"]["params"]["fallback_ms"] is None
     assert "## Barge-in" in report and set(summary["barge_in"]) == {"vad", "confirm", "pause_confirm"}
     assert "### Its sentence-end marks" in report and summary["sentence_end_marks"]["eots"] > 0
+    voice = summary["voice_end"]  # the shipped learned policy weighs the voice: every pause was scored
+    assert "## The voice-end model" in report and voice["ends"] > 0 and voice["holds"] > 0
     heard = summary["caller_wer"]  # the recognizer heard the callers' words, not just something
     assert "## The recognizer on the caller channel" in report and heard["words"] > 0 and heard["wer"] < 0.8
     traces = read_traces(trace_path(labels / "test.jsonl", tmp_path, "trade", 320, {}))
@@ -105,6 +109,21 @@ def test_fit_writes_weights_the_learned_detector_reads(labels, tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["eval", "--dialogues", str(labels / "test.jsonl"), "--tune", str(labels / "dev.jsonl"),
               "--out", str(tmp_path / "eval"), "--detectors", "learned", "--learned-weights", str(tmp_path / "no.json")])
+
+
+def test_fit_voice_writes_the_head_and_a_policy_fit_on_it_needs_other_voices(labels, tmp_path, capsys):
+    head = tmp_path / "head.json"
+    assert main(["fit-voice", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path), "--out", str(head),
+                 "--workers", "1"]) == 0
+    about = load_head(head).about
+    assert about["pauses"] > about["ends"] > 0 and about["command"].startswith("python -m turn_taking fit-voice")
+    assert (tmp_path / "traces" / "test-voice.npz").stat().st_size > 0  # the encoder's features, cached
+    # both test dialogues are in one caller voice: no head could score them as a voice it never heard
+    assert len({base_voice(d.caller_voice) for d in read_dialogues(labels / "test.jsonl")}) == 1
+    with pytest.raises(SystemExit):
+        main(["fit", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path), "--out",
+              str(tmp_path / "w.json"), "--workers", "1", "--voice"])
+    assert "more caller voices" in capsys.readouterr().err
 
 
 def test_the_reference_recognizer_hears_every_word_and_every_end(labels, tmp_path):

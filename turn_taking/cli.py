@@ -8,6 +8,7 @@ Examples::
     python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
         --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
     python -m turn_taking fit --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper
+    python -m turn_taking fit-voice --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper
 
 ``eval`` plays each dialogue's caller channel once through Silero VAD, the streaming recognizer
 and the peer models (cached under OUT/traces, resumable), then sweeps every detector's settings
@@ -17,7 +18,9 @@ by category, in OUT/report.md with OUT/pareto.png.
 ``fit`` traces training dialogues the same way and fits the learned detector's weights
 (``turn_taking/detectors/learned.py``); by default it rewrites the shipped file, whose
 "command" field says how it was made. Fit on the way the agent hears the caller: the default
-hybrid needs ``--final-recognizer faster-whisper``.
+hybrid needs ``--final-recognizer faster-whisper``. ``fit-voice`` first fits the voice-end model
+(how finished the caller's voice sounds at a pause, ``turn_taking/voice_end.py``) on the same
+dialogues; ``fit --voice`` then weighs it too, as the shipped policy does.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from pathlib import Path
 from asr.cli import recognizer_option
 from asr.data.text import per_split
 from asr.vad import STOP_MS
-from turn_taking.detectors.learned import EVIDENCE, SHIPPED, load_weights
+from turn_taking.detectors.learned import EVIDENCE, SHIPPED, VOICE, load_weights
 from turn_taking.trace import LISTENING, REFERENCE
+from turn_taking.voice_end import SHIPPED as VOICE_HEAD
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--leave-out", default="", metavar="NAMES",
                    help="comma-separated evidence the fit may not use (their weights stay 0), to measure what it "
                         "is worth; evaluate the result with eval --learned-weights. Evidence: "
-                        + ", ".join(EVIDENCE[1:]))
+                        + ", ".join(EVIDENCE[1:] + VOICE))
+    f.add_argument("--voice", action="store_true",
+                   help="weigh how finished the caller's voice sounds at each pause too (the voice-end model, fit "
+                        "first with fit-voice); each training call's scores come from a head fit on the other voices")
     _hearing(f)
+    v = sub.add_parser("fit-voice", help="fit the voice-end model's head (how finished the voice sounds at a pause: "
+                                         "Whisper tiny.en's encoder, frozen, and a logistic head) on labelled dialogues")
+    v.add_argument("--dialogues", type=Path, required=True, help="labels file of the training split")
+    v.add_argument("--limit", type=int, default=None, help="first N dialogues")
+    v.add_argument("--traces", type=Path, default=Path("runs/turn-fit"),
+                   help="folder the traces (for the VAD's pauses) and the encoder's features are cached in")
+    v.add_argument("--out", type=Path, default=VOICE_HEAD, help="head file (default: the shipped one)")
+    _hearing(v)
     args = parser.parse_args(argv)
 
     if args.command == "eval":
@@ -108,22 +123,29 @@ def main(argv: list[str] | None = None) -> int:
         print((args.out / "report.md").read_text())
         return 0
 
-    if args.command == "fit":
-        from turn_taking.learn import fit_on
+    if args.command in ("fit", "fit-voice"):
+        from turn_taking.learn import fit_on, fit_voice
 
         if not args.dialogues.exists():
             parser.error(f"{args.dialogues} not found: build dialogues with `python -m turn_taking data build`")
         listening = _listening(parser, args)
-        leave_out = [n.strip() for n in args.leave_out.split(",") if n.strip()]
-        if unknown := [n for n in leave_out if n not in EVIDENCE[1:]]:
-            parser.error(f"--leave-out: unknown evidence {unknown}; choose from {', '.join(EVIDENCE[1:])}")
+        command = shlex.join(["python", "-m", "turn_taking", *(sys.argv[1:] if argv is None else argv)])
+        hearing = (args.recognizer, args.chunk_ms, args.workers, dict(args.option), listening, args.final_recognizer)
         try:
-            command = shlex.join(["python", "-m", "turn_taking", *(sys.argv[1:] if argv is None else argv)])
-            about = fit_on(args.dialogues, args.limit, args.traces, args.out, args.recognizer, args.chunk_ms,
-                           args.workers, dict(args.option), listening, args.final_recognizer, command, leave_out)
+            if args.command == "fit-voice":
+                about = fit_voice(args.dialogues, args.limit, args.traces, args.out, *hearing, command)
+            else:
+                evidence = EVIDENCE[1:] + (VOICE if args.voice else ())
+                leave_out = [n.strip() for n in args.leave_out.split(",") if n.strip()]
+                if unknown := [n for n in leave_out if n not in evidence]:
+                    parser.error(f"--leave-out: unknown evidence {unknown}; choose from {', '.join(evidence)}")
+                if args.voice and not VOICE_HEAD.exists():
+                    parser.error(f"--voice reads the voice-end head, and {VOICE_HEAD} is missing: run fit-voice first")
+                about = fit_on(args.dialogues, args.limit, args.traces, args.out, *hearing, command, leave_out,
+                               args.voice)
         except ValueError as e:
             parser.error(str(e))
-        print(json.dumps(about, indent=1))
+        print(json.dumps({k: v for k, v in about.items() if k not in ("mean", "scale", "w")}, indent=1))
         return 0
 
     if args.action == "turns":

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from turn_taking.data.labels import Dialogue
+from turn_taking.data.labels import Dialogue, read_dialogues
 from turn_taking.detectors.adaptive import PauseEvidence
-from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, basis, evidence, features
+from turn_taking.detectors.learned import BASIS, EVIDENCE, VOICE, basis, evidence, feature_names, features
 from turn_taking.eval.metrics import EARLY_S
 from turn_taking.replay import Listener, Signal
 
@@ -28,9 +28,10 @@ STEP_S, MAX_S = 0.05, 3.0
 
 
 class Examples:
-    """Evidence ``e`` (n, evidence), silence so far ``tau`` (n,) and labels ``y`` (n,)."""
+    """Evidence ``e`` (n, evidence ``names``), silence so far ``tau`` (n,) and labels ``y`` (n,)."""
 
-    def __init__(self):
+    def __init__(self, names: tuple[str, ...] = EVIDENCE):
+        self.names = names
         self.e: list[np.ndarray] = []
         self.tau: list[float] = []
         self.y: list[int] = []
@@ -47,9 +48,9 @@ class Examples:
         for s in sigs:
             onset = listener.onset
             while onset is not None and k * STEP_S <= MAX_S and (t := onset + k * STEP_S) < s.at:
-                label = _label(silences, t)
+                label = label_at(silences, t)
                 if t >= last and label is not None:
-                    self.e.append(evidence(pause))
+                    self.e.append(evidence(pause, self.names))
                     self.tau.append(k * STEP_S)
                     self.y.append(label)
                     self.silence.append(self._silences)
@@ -64,7 +65,7 @@ class Examples:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(e, tau, y, silence): ``silence`` numbers the silence each example belongs to."""
-        return (np.asarray(self.e).reshape(-1, len(EVIDENCE)), np.asarray(self.tau), np.asarray(self.y, np.float64),
+        return (np.asarray(self.e).reshape(-1, len(self.names)), np.asarray(self.tau), np.asarray(self.y, np.float64),
                 np.asarray(self.silence, np.int64))
 
 
@@ -79,26 +80,31 @@ def per_silence(silence: np.ndarray) -> np.ndarray:
     return w / w.mean()
 
 
-def _label(silences, t: float) -> int | None:
+def label_at(silences, t: float) -> int | None:
     for s in silences:
         if s.start - EARLY_S <= t < s.end:
             return int(s.label == "eot")
     return None
 
 
-def design(e: np.ndarray, tau: np.ndarray) -> np.ndarray:
+def design(e: np.ndarray, tau: np.ndarray, names: tuple[str, ...] = EVIDENCE) -> np.ndarray:
     """The logistic regression's inputs from the evidence ``e`` (n, evidence): every feature φ(e)
     times every basis function of τ, (n, features × basis), so that ``x · vec(W) = φ(e)ᵀ W b(τ)``."""
-    phi = features(e)
+    phi = features(e, names)
     return (phi[:, :, None] * basis(tau)[:, None, :]).reshape(len(e), -1)
 
 
 def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-4,
-        weights: np.ndarray | None = None) -> np.ndarray:
+        weights: np.ndarray | None = None, names: tuple[str, ...] = EVIDENCE) -> np.ndarray:
     """W (features, basis) maximising the mean (``weights``-weighted) log-likelihood minus
     ``l2``·|W|². ``l2`` was chosen with 1000 training calls, on dev and by cross-validation:
     weaker penalties helped down to 1e-4 and little below it (turn_taking/RESULTS.md)."""
-    x = design(e, tau)
+    return logistic(design(e, tau, names), y, l2, weights).reshape(len(feature_names(names)), len(BASIS))
+
+
+def logistic(x: np.ndarray, y: np.ndarray, l2: float, weights: np.ndarray | None = None) -> np.ndarray:
+    """w maximising the mean (``weights``-weighted) log-likelihood of ``y`` under σ(x·w), minus
+    ``l2``·|w|²."""
     weights = np.ones(len(y)) if weights is None else weights
 
     def loss(w):
@@ -110,43 +116,70 @@ def fit(e: np.ndarray, tau: np.ndarray, y: np.ndarray, l2: float = 1e-4,
     res = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
     if not res.success:
         raise RuntimeError(f"the fit did not converge: {res.message}")
-    return res.x.reshape(len(FEATURES), len(BASIS))
+    return res.x
 
 
-def save(w: np.ndarray, path: Path, **about):
-    """The weights file: W's rows in FEATURES order, one a line, then how they were made."""
+def save(w: np.ndarray, path: Path, names: tuple[str, ...] = EVIDENCE, **about):
+    """The weights file: W's rows in the order of ``names``' features, one a line, then how they were made."""
     rows = ",\n".join(f"  {json.dumps(np.round(row, 5).tolist())}" for row in w)
     more = "".join(f",\n {json.dumps(k)}: {json.dumps(v)}" for k, v in about.items())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'{{\n "features": {json.dumps(FEATURES)},\n "basis": {json.dumps(BASIS)},\n'
+    path.write_text(f'{{\n "features": {json.dumps(feature_names(names))},\n "basis": {json.dumps(BASIS)},\n'
                     f' "weights": [\n{rows}\n ]{more}\n}}\n')
 
 
 def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer: str, chunk_ms: int, workers: int,
            options: dict, listening: dict, final_recognizer: str | None, command: str = "",
-           leave_out: list[str] = ()) -> dict:
+           leave_out: list[str] = (), voice: bool = False) -> dict:
     """Trace (cached) and fit on the first ``limit`` dialogues of ``labels``; write ``out`` with
     ``command``, the one that made it. ``leave_out``: evidence the fit may not use (held at 0,
-    so its weights and those of its products are 0), to measure what it adds."""
+    so its weights and those of its products are 0), to measure what it adds. ``voice``: the
+    voice-end model's score is evidence too, each dialogue's from a head fit on the other voices
+    (``turn_taking.eval.voice.out_of_fold``), so the policy trusts it as much as on a new voice."""
     from turn_taking.eval.report import traces_for
 
+    names = EVIDENCE + VOICE if voice else EVIDENCE
     pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
-                          final_recognizer, peers=False)
-    examples = Examples()
+                          final_recognizer, peers=False, voice="out_of_fold" if voice else None)
+    examples = Examples(names)
     for dialogue, sigs in pairs:
         examples.add(dialogue, sigs)
     e, tau, y, silence = examples.arrays()
-    e[:, [EVIDENCE.index(n) for n in leave_out]] = 0.0
+    e[:, [names.index(n) for n in leave_out]] = 0.0
     if not 0 < y.sum() < len(y):
         raise ValueError(f"{labels}: {len(pairs)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} hold "
                          "examples; a fit needs both (more dialogues, or labels from python -m turn_taking data build)")
     weights = per_silence(silence)
-    w = fit(e, tau, y, weights=weights)
-    z = design(e, tau) @ w.ravel()
+    w = fit(e, tau, y, weights=weights, names=names)
+    z = design(e, tau, names) @ w.ravel()
     about = {"fit_on": f"{labels.name}, {len(pairs)} dialogues", "examples": len(y), "end_examples": int(y.sum()),
              "silences": int(len(np.unique(silence))),
              "log_loss": round(float(np.mean(weights * (np.logaddexp(0, z) - y * z))), 4),  # each silence once
              "recognizer": f"{recognizer}@{chunk_ms}ms" + (f" + {final_recognizer} finals" if final_recognizer else ""),
              **({"left_out": list(leave_out)} if leave_out else {}), "command": command}
-    save(w, out, **about)
+    save(w, out, names, **about)
     return about
+
+
+def fit_voice(labels: Path, limit: int | None, traces: Path, out: Path, recognizer: str, chunk_ms: int,
+              workers: int, options: dict, listening: dict, final_recognizer: str | None, command: str = "") -> dict:
+    """Fit the voice-end model's head (``turn_taking.voice_end``) on the labelled pauses of the first
+    ``limit`` dialogues of ``labels``, at the onsets the detectors' VAD hears in their traces; write
+    ``out`` with ``command``."""
+    from turn_taking.eval.report import traces_for
+    from turn_taking.eval.voice import labelled, pause_features
+    from turn_taking.voice_end import Head
+
+    dialogues = read_dialogues(labels)[:limit]
+    by_id = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening, final_recognizer,
+                       peers=False)[1]
+    x, y, _ = labelled(dialogues, pause_features(dialogues, by_id, traces / "traces" / f"{labels.stem}-voice.npz"))
+    if not 0 < y.sum() < len(y):
+        raise ValueError(f"{labels}: {len(dialogues)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} "
+                         "hold pauses; a fit needs both")
+    head = Head.fit(x, y, fit_on=f"{labels.name}, {len(dialogues)} dialogues", pauses=len(y), ends=int(y.sum()),
+                    command=command)
+    p = np.clip(head(x), 1e-6, 1 - 1e-6)
+    head.about["log_loss"] = round(float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))), 4)
+    head.save(out)
+    return head.about

@@ -81,7 +81,7 @@ class Listener:
         self.detector = detector
         self.committed, self.turn_from = "", 0  # the text so far; where the current turn's part of it begins
         self.onset: float | None = None  # the current silence's onset
-        self.model = f"turn_score:{detector.name}"
+        self.models = {f"turn_score:{m}" for m in (detector.name, *detector.turn_models)}
         detector.reset()
 
     def hear(self, s: Signal):
@@ -99,7 +99,7 @@ class Listener:
             d.on_sentence_end(s.args[0], s.args[1], s.at)
         elif s.kind == "end_prob":
             d.on_end_probability(s.args[0], s.at)
-        elif s.kind == self.model:
+        elif s.kind in self.models:
             d.on_turn_score(s.args[0], s.args[1], s.args[2], s.at)
 
     def turn_taken(self):

@@ -99,7 +99,7 @@ class CallerTrace(BaseModel):
     audio_sha1: str = ""  # of the dialogue's audio file: a rebuild under the same id is traced again
 
 
-def _regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
+def speech_regions(probs: np.ndarray, duration: float) -> list[tuple[float, float]]:
     """(speech start, silence onset) for each stretch of speech, by the detectors' VAD; an
     unfinished last one ends at ``duration``."""
     regions, start = [], None
@@ -227,7 +227,7 @@ def trace_dialogue(dialogue: Dialogue, caller: np.ndarray, vad: SileroVAD, recog
     (name, recognizer) for the hybrid's segment finals."""
     probs = vad.track(caller)
     duration = len(caller) / SAMPLE_RATE
-    regions = _regions(probs, duration)
+    regions = speech_regions(probs, duration)
     if isinstance(recognizer, Reference):
         events, compute = reference_events(dialogue, (listening.get("pause_ms") or 0) / 1000, recognizer.marks), 0.0
     else:

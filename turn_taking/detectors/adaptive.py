@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 
 from turn_taking.detectors.base import EndOfTurnDetector
+from turn_taking.voice_end import NAME as VOICE_END
 
 # words an English sentence does not end on: conjunctions, fillers, articles, possessives; the
 # joins of a spelled address
@@ -115,11 +116,15 @@ def number_digits(words: list[str]) -> int:
 
 class PauseEvidence(EndOfTurnDetector):
     """What the recognizer has said about the current pause, collected from the detector hooks:
-    the base of the policies that read it (adaptive here, ``learned``).
+    the base of the policies that read it (adaptive here, ``learned``). It also keeps the
+    voice-end model's score of the pause (``turn_taking.voice_end``), for a policy that reads it.
 
     ``delta_ms``: a sentence-end mark belongs to this pause when its audio time is this close to
     the silence onset; ``fresh_ms``: an end probability computed sooner after the onset than this
     describes earlier speech and is not read."""
+
+    turn_models = (VOICE_END,)
+    reads_voice = False  # whether its decision weighs the voice-end model's score (the agent runs the model then)
 
     def __init__(self, fresh_ms: float = 160, delta_ms: float = 500):
         self.fresh_s, self.delta_s = fresh_ms / 1000, delta_ms / 1000
@@ -132,6 +137,7 @@ class PauseEvidence(EndOfTurnDetector):
         self._p: tuple[float, float] | None = None  # (probability, when)
         self._mark: tuple[float, float] | None = None  # (audio time, when) of the latest mark
         self._text_at, self._final = 0.0, False
+        self._voice: tuple[float, float, float] | None = None  # (probability, onset, when)
 
     def on_speech_start(self, t_s: float):
         self._onset, self._speech_from = None, t_s
@@ -147,6 +153,14 @@ class PauseEvidence(EndOfTurnDetector):
 
     def on_end_probability(self, p: float, t_s: float):
         self._p = (p, t_s)
+
+    def on_turn_score(self, p: float, onset_s: float, heard_s: float, t_s: float):
+        self._voice = (p, onset_s, t_s)
+
+    def voice_score(self) -> tuple[float, float] | None:
+        """(the voice-end model's probability, when) for this pause, if it has been scored."""
+        v = self._voice
+        return (v[0], v[2]) if v and self._onset is not None and abs(v[1] - self._onset) < 1e-6 else None
 
     def stretch_s(self) -> float | None:
         """How long the speech before this pause lasted, if its onset was heard."""

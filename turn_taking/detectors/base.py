@@ -12,6 +12,7 @@ from __future__ import annotations
 
 class EndOfTurnDetector:
     name = ""
+    turn_models: tuple[str, ...] = ()  # whose turn scores it reads besides its own name's (``on_turn_score``)
 
     def reset(self):
         """Forget the current turn (called after the turn is taken)."""

@@ -14,6 +14,11 @@ not a mark after "please"),
 is labelled a hold or the end of the turn (``python -m turn_taking fit``, ``turn_taking/learn.py``).
 The turn is taken at the first moment the chance reaches ``threshold``, or after ``max_ms`` of
 silence whatever it says.
+
+Weights fit with ``--voice`` (the shipped ones) also read how finished the caller's voice sounds
+0.2 s into the pause (``turn_taking.voice_end``), so words that could end a turn ("five five
+five.") are not taken for an end when the voice is still held up; the agent runs that model for
+such a detector (``reads_voice``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from turn_taking.detectors.adaptive import PauseEvidence, tail_cue
 
 EVIDENCE = ("bias", "mark", "p_seen", "p_logit", "incomplete", "open", "digits", "question", "final_sentence",
             "no_words", "few_words", "answer", "comma", "stretch")
+# how finished the voice sounds at the pause (turn_taking.voice_end), for weights fit with it (fit --voice)
+VOICE = ("voice_seen", "voice_logit")
 FEW_WORDS = 3  # "Yes.", "No, thanks.", "That's right.": short answers the recognizer seldom marks
 # the words of a whole turn that only answers ("Nope,", "Sounds good,", "Yes, that's right"): often closed with a comma
 ANSWER_WORDS = frozenset("""
@@ -38,11 +45,22 @@ thanks thank you that's it's true absolutely definitely please
 # every two items of evidence together (ahead of the evidence alone at 10 % cutoffs in a cross-validation on
 # the training dialogues, on dev and on test; at 5 % within the noise of one tracing: turn_taking/RESULTS.md)
 # (pairs that are never both non-zero are left out: values of the one tail cue, a text ending in "?" or ",";
-# and p_seen*p_logit is p_logit, which is 0 unless a probability was seen)
-APART = ({"incomplete", "open", "digits"}, {"question", "comma"}, {"p_seen", "p_logit"})
-PAIRS = tuple((a, b) for i, a in enumerate(EVIDENCE[1:], 1) for b in EVIDENCE[i + 1:]
-              if not any({a, b} <= group for group in APART))
-FEATURES = EVIDENCE + tuple(f"{a}*{b}" for a, b in PAIRS)
+# and p_seen*p_logit is p_logit, which is 0 unless a probability was seen; the same for the voice)
+APART = ({"incomplete", "open", "digits"}, {"question", "comma"}, {"p_seen", "p_logit"}, set(VOICE))
+
+
+def pairs(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((a, b) for i, a in enumerate(names[1:], 1) for b in names[i + 1:]
+                 if not any({a, b} <= group for group in APART))
+
+
+def feature_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """φ's names for the evidence ``names``: the evidence, then every pair's product."""
+    return names + tuple(f"{a}*{b}" for a, b in pairs(names))
+
+
+FEATURES = feature_names(EVIDENCE)
+VOICE_FEATURES = feature_names(EVIDENCE + VOICE)
 BASIS = ("1", "tau", "log_tau")
 STEP_S = 0.01  # the resolution of the due time
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "learned-eot.json"
@@ -54,24 +72,32 @@ def basis(tau: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(tau), tau, np.log(tau + 0.05)], axis=-1)
 
 
-_PAIR_INDEX = tuple(np.array([EVIDENCE.index(p[k]) for p in PAIRS]) for k in (0, 1))
+@lru_cache(maxsize=4)
+def _pair_index(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(np.array([names.index(p[k]) for p in pairs(names)]) for k in (0, 1))
 
 
-def features(e: np.ndarray) -> np.ndarray:
-    """φ(e): the evidence (..., evidence) and its pairwise products, (..., features)."""
-    e = np.asarray(e, np.float64)
-    return np.concatenate([e, e[..., _PAIR_INDEX[0]] * e[..., _PAIR_INDEX[1]]], axis=-1)
+def features(e: np.ndarray, names: tuple[str, ...] = EVIDENCE) -> np.ndarray:
+    """φ(e): the evidence (..., len(names)) and its pairwise products, (..., features)."""
+    e, (a, b) = np.asarray(e, np.float64), _pair_index(names)
+    return np.concatenate([e, e[..., a] * e[..., b]], axis=-1)
 
 
-def evidence(pause: PauseEvidence) -> np.ndarray:
-    """e for the current pause, in EVIDENCE order."""
+def _logit(p: float) -> float:
+    return float(np.log(np.clip(p, 1e-3, 1 - 1e-3) / np.clip(1 - p, 1e-3, 1)))
+
+
+def evidence(pause: PauseEvidence, names: tuple[str, ...] = EVIDENCE) -> np.ndarray:
+    """e for the current pause, in the order of ``names`` (EVIDENCE, then VOICE if asked)."""
     p, cue, text = pause.fresh_probability(), tail_cue(pause.text), pause.text.strip()
-    logit = 0.0 if p is None else float(np.log(np.clip(p[0], 1e-3, 1 - 1e-3) / np.clip(1 - p[0], 1e-3, 1)))
     words, stretch = len(text.split()), pause.stretch_s()
-    return np.array([1.0, pause.pause_mark() is not None, p is not None, logit / 4, cue == "incomplete",
-                     cue == "open", cue == "digits", text.endswith("?"), pause.final_sentence(), not words,
-                     0 < words <= FEW_WORDS, is_answer(text), text.endswith(","),
-                     0.0 if stretch is None else np.log1p(stretch)], np.float64)
+    e = [1.0, pause.pause_mark() is not None, p is not None, 0.0 if p is None else _logit(p[0]) / 4,
+         cue == "incomplete", cue == "open", cue == "digits", text.endswith("?"), pause.final_sentence(), not words,
+         0 < words <= FEW_WORDS, is_answer(text), text.endswith(","), 0.0 if stretch is None else np.log1p(stretch)]
+    if names != EVIDENCE:
+        voice = pause.voice_score()
+        e += [voice is not None, 0.0 if voice is None else _logit(voice[0]) / 4]
+    return np.array(e, np.float64)
 
 
 def is_answer(text: str) -> bool:
@@ -80,9 +106,10 @@ def is_answer(text: str) -> bool:
     return bool(words) and all(w in ANSWER_WORDS for w in words)
 
 
-def load_weights(path: str | Path) -> np.ndarray:
-    """W, (features, basis), from a file ``python -m turn_taking fit`` wrote (read again when it
-    changes: a sweep builds a detector per dialogue)."""
+def load_weights(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(W (features, basis), the evidence it reads: EVIDENCE, or with VOICE) from a file
+    ``python -m turn_taking fit`` wrote (read again when it changes: a sweep builds a detector per
+    dialogue)."""
     try:
         modified = Path(path).stat().st_mtime_ns
     except OSError as e:
@@ -92,37 +119,39 @@ def load_weights(path: str | Path) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _read_weights(path: str, modified: int) -> np.ndarray:
+def _read_weights(path: str, modified: int) -> tuple[np.ndarray, tuple[str, ...]]:
     try:
         spec = json.loads(Path(path).read_text())
         w = np.asarray(spec["weights"], np.float64)
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"cannot read learned end-of-turn weights from {path}: {e} "
                          "(write them with python -m turn_taking fit)") from None
-    if tuple(spec.get("features", ())) != FEATURES or tuple(spec.get("basis", ())) != BASIS \
-            or w.shape != (len(FEATURES), len(BASIS)):
+    names = {FEATURES: EVIDENCE, VOICE_FEATURES: EVIDENCE + VOICE}.get(tuple(spec.get("features", ())))
+    if names is None or tuple(spec.get("basis", ())) != BASIS or w.shape != (len(feature_names(names)), len(BASIS)):
         raise ValueError(f"{path} was fit for other features ({spec.get('features', spec.get('evidence'))}, "
                          f"{spec.get('basis')}); refit it with python -m turn_taking fit")
-    return w
+    return w, names
 
 
 class LearnedDetector(PauseEvidence):
     name = "learned"
 
     # the defaults are the setting chosen on the dev dialogues for at most 5 % cutoffs (turn_taking/RESULTS.md)
-    def __init__(self, threshold: float = 0.8, max_ms: float = 2000, weights: str | Path = SHIPPED,
+    def __init__(self, threshold: float = 0.75, max_ms: float = 2000, weights: str | Path = SHIPPED,
                  fresh_ms: float = 160, delta_ms: float = 500):
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if max_ms <= 0:
             raise ValueError(f"max_ms must be > 0, got {max_ms}")
         self.threshold, self.max_s = threshold, max_ms / 1000
-        self.weights = load_weights(weights)
+        self.weights, self.evidence_names = load_weights(weights)
+        self.reads_voice = VOICE[0] in self.evidence_names
         super().__init__(fresh_ms, delta_ms)
 
     def probability(self, tau_s) -> np.ndarray:
         """P(the turn is over) after ``tau_s`` seconds of this silence, on the current evidence."""
-        return 1 / (1 + np.exp(-(basis(tau_s) @ self.weights.T @ features(evidence(self)))))
+        phi = features(evidence(self, self.evidence_names), self.evidence_names)
+        return 1 / (1 + np.exp(-(basis(tau_s) @ self.weights.T @ phi)))
 
     def turn_end_due_s(self) -> float | None:
         if self._onset is None:

@@ -10,21 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from turn_taking.data.labels import read_dialogues
+from turn_taking.detectors.learned import SHIPPED, VOICE, load_weights
 from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
 from turn_taking.eval.metrics import GROUPINGS, caller_wer, cutoff_at, final_arrival, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
+from turn_taking.eval.voice import attach, out_of_fold, pause_features, separation
 from turn_taking.trace import LISTENING, REFERENCE, TRACE_VERSION, build_traces, read_traces
+from turn_taking.voice_end import HEARD_S, load_head
+from turn_taking.voice_end import SHIPPED as VOICE_HEAD
 
 PEERS = ("smart_turn", "livekit")
 
 
 def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chunk_ms: int, workers: int,
-               options: dict, listening: dict = LISTENING, final_recognizer: str | None = None, peers: bool = True):
+               options: dict, listening: dict = LISTENING, final_recognizer: str | None = None, peers: bool = True,
+               voice: Path | Literal["out_of_fold"] | None = None):
     """``peers=False``: without the peer models' scores (what fitting our own policy needs), unless
-    a cache with them is already there: it holds all a run without them reads."""
+    a cache with them is already there: it holds all a run without them reads. ``voice``: with the
+    voice-end model's scores of each pause, by that head, or by heads fit on the other voices of
+    these dialogues (``turn_taking.eval.voice``)."""
     dialogues = read_dialogues(labels)[:limit]
     path, full = (trace_path(labels, out, recognizer, chunk_ms, options, listening, final_recognizer, with_peers)
                   for with_peers in (peers, True))
@@ -33,6 +41,9 @@ def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chun
     build_traces(dialogues, path, recognizer, {"chunk_ms": chunk_ms, **options}, with_peers=peers, workers=workers,
                  listening=listening, final_recognizer=final_recognizer)
     traces = read_traces(path)
+    if voice:
+        pauses = pause_features(dialogues, traces, path.parent / f"{labels.stem}-voice.npz")
+        attach(traces, pauses, out_of_fold(dialogues, pauses) if voice == "out_of_fold" else load_head(voice))
     return replayable(dialogues, traces), traces
 
 
@@ -69,9 +80,11 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
     every setting of its sweep shares (the learned detector's weights file)."""
     out.mkdir(parents=True, exist_ok=True)
     peers = any(n in PEERS for n in detectors)  # the peer models run only for the detectors that read them
+    voice = VOICE_HEAD if "learned" in detectors and VOICE[0] in load_weights(
+        (fixed or {}).get("learned", {}).get("weights", SHIPPED))[1] else None
     (test, test_traces), (dev, _) = (
-        traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer, peers)
-        for split, n in ((dialogues, limit), (tune, tune_limit)))
+        traces_for(split, n, out, recognizer, chunk_ms, workers, options or {}, listening, final_recognizer, peers,
+                   voice) for split, n in ((dialogues, limit), (tune, tune_limit)))
     summary = {}
     for name in detectors:
         keep = (fixed or {}).get(name)
@@ -98,14 +111,17 @@ def evaluate(dialogues: Path, tune: Path, detectors: list[str], out: Path, limit
         (out / f"sweep-bargein-{name}.json").write_text(json.dumps({"dev": dev_rows, "test": test_rows}, indent=1))
     marks, heard = mark_timing(test), caller_wer(test)
     finals = final_arrival(test_traces[d.id] for d, _ in test) if final_recognizer else None
+    voice_end = separation([d for d, _ in test], test_traces) if voice else None
     (out / "summary.json").write_text(json.dumps({**summary, "barge_in": barge_in, "sentence_end_marks": marks,
-                                                  "caller_wer": heard, "final_transcripts": finals}, indent=1))
+                                                  "caller_wer": heard, "final_transcripts": finals,
+                                                  "voice_end": voice_end}, indent=1))
     plot_frontiers(summary, out / "pareto.png")
     described = recognizer + "".join(f" {k}={v}" for k, v in sorted((options or {}).items()))
     described += "".join(f", {k}={v}" for k, v in sorted(listening.items()))
     described += f", final transcripts by {final_recognizer}" if final_recognizer else ""
     (out / "report.md").write_text(markdown(summary, len(test), len(dev), described, chunk_ms)
-                                   + recognizer_markdown(marks, heard, finals) + bargein_markdown(barge_in))
+                                   + recognizer_markdown(marks, heard, finals) + voice_markdown(voice_end)
+                                   + bargein_markdown(barge_in))
     return summary
 
 
@@ -127,6 +143,16 @@ def recognizer_markdown(m: dict, heard: dict, finals: dict | None = None) -> str
             "makes of it.\n\n| turn ends marked | heard after the end, p50 / p90 | holds marked (false ends) |\n"
             f"|---|---|---|\n| {100 * m['eots_marked']:.1f} % of {m['eots']} | {_ms(m['arrival_p50_ms'])} / "
             f"{_ms(m['arrival_p90_ms'])} | {100 * m['holds_marked']:.1f} % of {m['holds']} |\n")
+
+
+def voice_markdown(v: dict | None) -> str:
+    if v is None:
+        return ""
+    fmt = lambda a: "–" if a is None else f"{a:.3f}"  # noqa: E731
+    voices = " · ".join(f"{name} {fmt(a)}" for name, a in v["by_voice"].items())
+    return ("\n## The voice-end model on the caller channel (test)\n\n"
+            f"How often a turn's end sounds more finished than a hold, {HEARD_S * 1000:.0f} ms into each pause (AUC): "
+            f"{fmt(v['auc'])} over {v['ends']} ends and {v['holds']} holds. By caller voice: {voices}.\n")
 
 
 def bargein_markdown(barge_in: dict) -> str:

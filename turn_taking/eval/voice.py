@@ -1,0 +1,124 @@
+"""The voice-end model's scores for cached traces (``turn_taking.voice_end``).
+
+The encoder's pooled states at every pause the detectors' VAD heard are cached per split beside
+the traces (they depend on the audio and the VAD alone); a head turns them into turn scores in
+a moment, so heads fit on other dialogues (``out_of_fold``) cost nothing to compare.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE
+from turn_taking.data.labels import Dialogue
+from turn_taking.trace import CallerTrace, PeerScore, caller_channel, speech_regions
+from turn_taking.voice_end import HEARD_S, NAME, Head, VoiceEncoder, onsets_heard
+
+Pauses = dict[str, tuple[np.ndarray, np.ndarray]]  # dialogue id → (onsets (n,), features (n, width))
+
+
+def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], cache: Path) -> Pauses:
+    """The encoder's features at each pause of each traced dialogue, from ``cache`` (an .npz) where
+    it holds them for the same audio and VAD, computed and added otherwise."""
+    from tqdm import tqdm
+
+    held = dict(np.load(cache)) if cache.exists() else {}
+    out, todo = {}, []
+    for d in dialogues:
+        if (t := traces.get(d.id)) is None:
+            continue
+        key = f"{d.id}:{t.audio_sha1}:{hash_vad(t)}"
+        if f"{key}/onsets" in held:
+            out[d.id] = held[f"{key}/onsets"], held[f"{key}/x"]
+        else:
+            todo.append((d, t, key))
+    if todo:
+        encoder = VoiceEncoder()
+        for d, t, key in tqdm(todo, desc=f"voice features {cache.name}", unit="dialogue"):
+            audio = caller_channel(d.audio)
+            onsets = np.asarray(onsets_heard(speech_regions(np.asarray(t.vad), t.duration), t.duration))
+            x = np.stack([encoder.features(audio[:round((o + HEARD_S) * SAMPLE_RATE)]) for o in onsets]) \
+                if len(onsets) else np.zeros((0, 3 * encoder.encoder.dims.n_audio_state))
+            out[d.id] = held[f"{key}/onsets"], held[f"{key}/x"] = onsets, x.astype(np.float32)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache.with_suffix(".tmp.npz"), **held)
+        cache.with_suffix(".tmp.npz").replace(cache)
+    return out
+
+
+def hash_vad(trace: CallerTrace) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.asarray(trace.vad, np.float32).tobytes()).hexdigest()[:10]
+
+
+def attach(traces: dict[str, CallerTrace], pauses: Pauses, heads: Head | dict[str, Head]):
+    """Each trace's voice-end scores (``trace.peers['voice_end']``) by ``heads``: one head, or one per
+    dialogue id (``out_of_fold``)."""
+    for id_, (onsets, x) in pauses.items():
+        head = heads[id_] if isinstance(heads, dict) else heads
+        p = head(x) if len(x) else []
+        traces[id_].peers[NAME] = [PeerScore(onset=float(o), offset=HEARD_S, p=round(float(q), 4))
+                                    for o, q in zip(onsets, p)]
+
+
+def labelled(dialogues: list[Dialogue], pauses: Pauses) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(features, 1 for a turn's end / 0 for a hold, dialogue id) of every pause inside a labelled
+    silence once ``HEARD_S`` of it was heard; pauses nobody labelled are left out."""
+    from turn_taking.learn import label_at
+
+    xs, ys, ids = [], [], []
+    for d in dialogues:
+        if d.id not in pauses:
+            continue
+        silences = sorted(d.silences, key=lambda s: s.start)
+        for onset, x in zip(*pauses[d.id]):
+            if (y := label_at(silences, onset + HEARD_S)) is not None:
+                xs.append(x), ys.append(y), ids.append(d.id)
+    width = next((x.shape[1] for _, x in pauses.values() if len(x)), 0)
+    return (np.stack(xs) if xs else np.zeros((0, width))), np.asarray(ys, np.float64), ids
+
+
+def base_voice(voice: str) -> str:
+    """The voice a dialogue's caller speaks with, without its variant and settings."""
+    return voice.split("?")[0].split("+")[0]
+
+
+def out_of_fold(dialogues: list[Dialogue], pauses: Pauses) -> dict[str, Head]:
+    """A head per dialogue, fit on the other voices' dialogues only: scores for fitting a policy on
+    these same dialogues that are as good as on a voice the head never heard, not better."""
+    x, y, ids = labelled(dialogues, pauses)
+    voice_of = {d.id: base_voice(d.caller_voice) for d in dialogues}
+    voices = np.array([voice_of[i] for i in ids])
+    for v in sorted(set(voices)):
+        if len(set(y[voices != v])) < 2:
+            raise ValueError(f"the pauses of the callers not in voice {v} are all holds or all ends: fitting a policy on "
+                             "the voice-end model needs dialogues in more caller voices")
+    heads = {v: Head.fit(x[voices != v], y[voices != v]) for v in sorted(set(voices))}
+    return {d.id: heads[voice_of[d.id]] for d in dialogues if voice_of[d.id] in heads}
+
+
+def separation(dialogues: list[Dialogue], traces: dict[str, CallerTrace]) -> dict:
+    """How well the attached voice-end scores tell the turns' ends from holds: the chance an end
+    scores above a hold (AUC), over all pauses and by the caller's voice."""
+    from turn_taking.learn import label_at
+
+    by_voice: dict[str, tuple[list, list]] = {}
+    for d in dialogues:
+        silences = sorted(d.silences, key=lambda s: s.start)
+        for s in traces[d.id].peers.get(NAME, []) if d.id in traces else []:
+            if (y := label_at(silences, s.onset + s.offset)) is not None:
+                by_voice.setdefault(base_voice(d.caller_voice), ([], []))[y].append(s.p)
+    pooled = ([p for h, _ in by_voice.values() for p in h], [p for _, e in by_voice.values() for p in e])
+    return {"holds": len(pooled[0]), "ends": len(pooled[1]), "auc": auc(*pooled),
+            "by_voice": {v: auc(*he) for v, he in sorted(by_voice.items())}}
+
+
+def auc(holds: list[float], ends: list[float]) -> float | None:
+    """P(an end scores above a hold), ties counted half; None without both."""
+    if not holds or not ends:
+        return None
+    h, e = np.asarray(holds)[None, :], np.asarray(ends)[:, None]
+    return round(float(np.mean((e > h) + 0.5 * (e == h))), 4)
