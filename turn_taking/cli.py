@@ -7,8 +7,8 @@ Examples::
     python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-pieces --cut vad
     python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
         --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
-    python -m turn_taking fit --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper
     python -m turn_taking fit-voice --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper
+    python -m turn_taking fit --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper --voice
 
 ``eval`` plays each dialogue's caller channel once through Silero VAD, the streaming recognizer
 and the peer models (cached under OUT/traces, resumable), then sweeps every detector's settings

@@ -18,7 +18,7 @@ from turn_taking.eval.bargein import GRIDS as BARGE_IN_GRIDS
 from turn_taking.eval.bargein import choose, sweep_bargein
 from turn_taking.eval.metrics import GROUPINGS, caller_wer, cutoff_at, final_arrival, frontier, latency_at, mark_timing
 from turn_taking.eval.sweep import TRADE_SETTINGS, replayable, score, sweep
-from turn_taking.eval.voice import attach, out_of_fold, pause_features, separation
+from turn_taking.eval.voice import attach, features_cache, out_of_fold, pause_features, separation
 from turn_taking.trace import LISTENING, REFERENCE, TRACE_VERSION, build_traces, read_traces
 from turn_taking.voice_end import HEARD_S, load_head
 from turn_taking.voice_end import SHIPPED as VOICE_HEAD
@@ -42,7 +42,7 @@ def traces_for(labels: Path, limit: int | None, out: Path, recognizer: str, chun
                  listening=listening, final_recognizer=final_recognizer)
     traces = read_traces(path)
     if voice:
-        pauses = pause_features(dialogues, traces, path.parent / f"{labels.stem}-voice.npz")
+        pauses = pause_features(dialogues, traces, features_cache(path.parent, labels))
         attach(traces, pauses, out_of_fold(dialogues, pauses) if voice == "out_of_fold" else load_head(voice))
     return replayable(dialogues, traces), traces
 

@@ -19,6 +19,11 @@ from turn_taking.voice_end import HEARD_S, NAME, Head, VoiceEncoder, onsets_hear
 Pauses = dict[str, tuple[np.ndarray, np.ndarray]]  # dialogue id → (onsets (n,), features (n, width))
 
 
+def features_cache(traces_folder: Path, labels: Path) -> Path:
+    """Where a split's encoder features are cached: beside its traces."""
+    return traces_folder / f"{labels.stem}-voice.npz"
+
+
 def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], cache: Path) -> Pauses:
     """The encoder's features at each pause of each traced dialogue, from ``cache`` (an .npz) where
     it holds them for the same audio and VAD, computed and added otherwise."""
