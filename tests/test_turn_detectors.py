@@ -523,8 +523,8 @@ def test_weights_refit_at_the_same_path_are_read_again(tmp_path):
 def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_marked_one():
     def heard(text, mark):  # the same voice at every pause: the words decide
         d = create_detector("learned")
-        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text, "")), Signal(1.1, "speech_end", (1.0,)),
-                Signal(1.2, "turn_score:voice_end", (0.5, 1.0, 0.2))]
+        sigs = [Signal(0.1, "speech_start", (0.0,)), Signal(0.9, "transcript", (text, "")),
+                Signal(1.1, "speech_end", (1.0,)), Signal(1.2, "turn_score:voice_end", (0.5, 1.0, 0.2))]
         sigs += [Signal(1.2, "sentence_end", (".", 1.0))] if mark else []
         _listen(d, sigs)
         return d

@@ -50,7 +50,8 @@ def test_out_of_fold_scores_each_voice_with_a_head_that_never_heard_it(rng):
     dialogues, pauses = [], {}
     for k, voice in enumerate(["espeak:en-a+f1?rate=150", "espeak:en-b", "festival:c", "piper:d"] * 5):
         y = np.array([0, 1, 0, 1])
-        silences = [SimpleNamespace(start=2.0 * i, end=2.0 * i + 1.0, label="eot" if e else "hold") for i, e in enumerate(y)]
+        silences = [SimpleNamespace(start=2.0 * i, end=2.0 * i + 1.0, label="eot" if e else "hold")
+                    for i, e in enumerate(y)]
         dialogues.append(SimpleNamespace(id=f"d{k}", caller_voice=voice, silences=silences))
         sign = -1 if voice.startswith("espeak:en-a") else 1
         x = np.stack([sign * (2 * y - 1) + 0.2 * rng.normal(size=4), rng.normal(size=4)], 1)

@@ -7,8 +7,10 @@ Examples::
     python -m turn_taking data turns --dialogues data/dialogues/train.jsonl --out data/dialogue-pieces --cut vad
     python -m turn_taking eval --dialogues data/dialogues/test.jsonl --limit 200 \
         --tune data/dialogues/dev.jsonl --tune-limit 100 --out runs/turn-eval
-    python -m turn_taking fit-voice --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper
-    python -m turn_taking fit --dialogues data/dialogues/train.jsonl --limit 1000 --final-recognizer faster-whisper --voice
+    python -m turn_taking fit-voice --dialogues data/dialogues/train.jsonl --limit 1000 \
+        --final-recognizer faster-whisper
+    python -m turn_taking fit --dialogues data/dialogues/train.jsonl --limit 1000 \
+        --final-recognizer faster-whisper --voice
 
 ``eval`` plays each dialogue's caller channel once through Silero VAD, the streaming recognizer
 and the peer models (cached under OUT/traces, resumable), then sweeps every detector's settings
@@ -89,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="weigh how finished the caller's voice sounds at each pause too (the voice-end model, fit "
                         "first with fit-voice); each training call's scores come from a head fit on the other voices")
     _hearing(f)
-    v = sub.add_parser("fit-voice", help="fit the voice-end model's head (how finished the voice sounds at a pause: "
-                                         "Whisper tiny.en's encoder, frozen, and a logistic head) on labelled dialogues")
+    v = sub.add_parser("fit-voice", help="fit the voice-end model's head (how finished the voice sounds at a "
+                                         "pause: Whisper tiny.en's encoder, frozen, and a logistic head) on "
+                                         "labelled dialogues")
     v.add_argument("--dialogues", type=Path, required=True, help="labels file of the training split")
     v.add_argument("--limit", type=int, default=None, help="first N dialogues")
     v.add_argument("--traces", type=Path, default=Path("runs/turn-fit"),

@@ -61,7 +61,8 @@ def onsets_heard(regions: list[tuple[float, float]], duration: float) -> list[fl
 class Head:
     """Standardise the features, then a logistic regression: P(the turn is over)."""
 
-    L2 = 0.01  # the best of 0.003 to 0.3 when each training voice in turn is left out and scored (turn_taking/RESULTS.md)
+    # the best of 0.003 to 0.3 when each training voice in turn is left out and scored (turn_taking/RESULTS.md)
+    L2 = 0.01
 
     def __init__(self, mean: np.ndarray, scale: np.ndarray, w: np.ndarray, about: dict | None = None):
         self.mean, self.scale, self.w, self.about = mean, scale, w, about or {}

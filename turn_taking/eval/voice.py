@@ -99,8 +99,8 @@ def out_of_fold(dialogues: list[Dialogue], pauses: Pauses) -> dict[str, Head]:
     voices = np.array([voice_of[i] for i in ids])
     for v in sorted(set(voices)):
         if len(set(y[voices != v])) < 2:
-            raise ValueError(f"the pauses of the callers not in voice {v} are all holds or all ends: fitting a policy on "
-                             "the voice-end model needs dialogues in more caller voices")
+            raise ValueError(f"the pauses of the callers not in voice {v} are all holds or all ends: fitting a "
+                             "policy on the voice-end model needs dialogues in more caller voices")
     heads = {v: Head.fit(x[voices != v], y[voices != v]) for v in sorted(set(voices))}
     return {d.id: heads[voice_of[d.id]] for d in dialogues if voice_of[d.id] in heads}
 
