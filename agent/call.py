@@ -28,6 +28,8 @@ from agent.stt import load_recognizer, stt_processors
 from agent.transport import AudioOutput, CallRecorder
 from agent.tts import TTSProcessor
 from agent.turns import UserTurnProcessor
+from turn_taking.detectors import create_detector
+from turn_taking.voice_end import VoiceEndModel
 from agent.vad import VADProcessor
 from asr.recognizer import Recognizer
 from asr.voices import Voice, load_voice
@@ -45,22 +47,25 @@ class AgentModels:
     lm: LocalLM
     voice: Voice
     final_recognizer: Recognizer | None = None  # stt.final_recognizer
+    voice_end: VoiceEndModel | None = None  # for a turn detector that weighs the caller's voice
+
     @classmethod
     def load(cls, config: AgentConfig, progress=None) -> "AgentModels":
-        steps = [("Silero VAD", SileroVAD),
-                 ("recognizer " + config.stt.recognizer,
-                  lambda: load_recognizer(config.stt)),
-                 ("LLM " + config.llm.model, lambda: LocalLM(config.llm)),
-                 ("voice " + config.tts.voice, lambda: load_voice(config.tts.voice))]
+        steps = {"vad": ("Silero VAD", SileroVAD),
+                 "recognizer": ("recognizer " + config.stt.recognizer, lambda: load_recognizer(config.stt)),
+                 "lm": ("LLM " + config.llm.model, lambda: LocalLM(config.llm)),
+                 "voice": ("voice " + config.tts.voice, lambda: load_voice(config.tts.voice))}
         if final := config.stt.final():
-            steps.append(("final recognizer " + final.recognizer, lambda: load_recognizer(final)))
-        loaded = []
-        for label, make in steps:
+            steps["final_recognizer"] = ("final recognizer " + final.recognizer, lambda: load_recognizer(final))
+        if getattr(create_detector(config.turn.detector, **config.turn.detector_settings()), "reads_voice", False):
+            steps["voice_end"] = ("voice-end model", VoiceEndModel)
+        loaded = {}
+        for name, (label, make) in steps.items():
             t = time.monotonic()
-            loaded.append(make())
+            loaded[name] = make()
             if progress:
                 progress(f"loaded {label} in {time.monotonic() - t:.1f} s")
-        models = cls(*loaded)
+        models = cls(**loaded)
         models.recognizer.warmup()
         if models.final_recognizer:
             models.final_recognizer.warmup()
@@ -75,7 +80,7 @@ def build_pipeline(config: AgentConfig, models: AgentModels, source, output) -> 
         source,
         VADProcessor(config.vad, vad=models.vad),
         *stt_processors(config.stt, recognizer=models.recognizer, final_recognizer=models.final_recognizer),
-        UserTurnProcessor(config.turn),
+        UserTurnProcessor(config.turn, voice=models.voice_end),
         LLMResponder(config.llm, config.tts, lm=models.lm),
         TTSProcessor(config.tts, voice=models.voice),
         output,

@@ -48,11 +48,10 @@ from agent.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from agent.processor import FrameProcessor
-from agent.stt import AudioHistory
 from asr.events import SentenceEnd
 from turn_taking.bargein import Action, BargeInClassifier
 from turn_taking.detectors import EndOfTurnDetector, create_detector
-from turn_taking.voice_end import CONTEXT_S, HEARD_S, VoiceEndModel
+from turn_taking.voice_end import HEARD_S, PauseAudio, VoiceEndModel
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +66,7 @@ class UserTurnProcessor(FrameProcessor):
         self.config = config
         self.detector = detector or create_detector(config.detector, **config.detector_settings())
         self._voice = voice
-        self._audio = AudioHistory(max_s=CONTEXT_S + 2 * HEARD_S)
-        self._voice_onset_s: float | None = None  # the pause the voice-end model is yet to score
+        self._pause_audio = PauseAudio()  # the caller's last seconds, for the voice-end model
         self._voice_job: asyncio.Task | None = None
         self.turn_index = 0
         self._turn_open = False
@@ -127,13 +125,9 @@ class UserTurnProcessor(FrameProcessor):
     async def _on_audio(self, frame: InputAudioRawFrame):
         if self._voice is None:
             return
-        self._audio.append(frame.audio, frame.pts_s or 0.0)
-        onset = self._voice_onset_s
-        if onset is None or self._audio.end_s < onset + HEARD_S:
-            return
-        self._voice_onset_s = None
-        audio, _ = self._audio.slice(onset - CONTEXT_S, onset + HEARD_S)
-        self._voice_job = asyncio.create_task(self._score_voice(onset, audio), name=f"{self.name}.voice")
+        self._pause_audio.push(frame.audio, frame.pts_s or 0.0)
+        if due := self._pause_audio.due():
+            self._voice_job = asyncio.create_task(self._score_voice(*due), name=f"{self.name}.voice")
 
     async def _score_voice(self, onset: float, audio):
         """The voice-end model's score of the pause at ``onset``, off the frame loop (tens of ms)."""
@@ -143,7 +137,8 @@ class UserTurnProcessor(FrameProcessor):
 
     async def _on_speech_start(self, frame: VADUserStartedSpeakingFrame):
         await self._cancel_decision()
-        self._paused, self._voice_onset_s = False, None
+        self._paused = False
+        self._pause_audio.speech_started()
         t = frame.speech_start_s
         if not self._turn_open and self.config.allow_interruptions and self._bot_speaking:
             if not self._barge_in.deciding:
@@ -170,7 +165,7 @@ class UserTurnProcessor(FrameProcessor):
                 await self._apply(self._barge_in.on_speech_end(frame.speech_end_s, self.clock.now()))
             return
         self._paused = True
-        self._voice_onset_s = frame.speech_end_s if self._voice else None
+        self._pause_audio.speech_stopped(frame.speech_end_s)
         self.detector.on_speech_end(frame.speech_end_s)
         await self._schedule_decision()
 

@@ -21,7 +21,9 @@ from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, VOICE, VOIC
 from turn_taking.eval.voice import out_of_fold
 from turn_taking.learn import save
 from turn_taking.replay import Signal, replay
-from turn_taking.voice_end import HEARD_S, NAME, SHIPPED, Head, VoiceEndModel, load_head
+from turn_taking.tracker import TurnTracker
+from turn_taking.voice_end import (CONTEXT_S, HEARD_S, NAME, SHIPPED, Head, PauseAudio, VoiceEndModel,
+                                   load_head)
 
 
 def _auc(score, y):
@@ -157,3 +159,40 @@ def test_the_shipped_policy_takes_a_finished_sounding_pause_sooner_than_a_held_o
     for text in ("I'd like a refund.", "My number is four five two"):
         due = {p: _take_after(create_detector("learned"), p, 1.0, text) for p in (0.05, 0.5, 0.95)}
         assert due[0.95] < due[0.5] < due[0.05], (text, due)
+
+
+def test_pause_audio_hands_each_pause_over_once_as_heard_s_of_it_arrives(rng):
+    audio = rng.normal(size=16000 * 10).astype(np.float32)
+    pauses, got = PauseAudio(), []
+    pauses.speech_stopped(3.0)
+    pauses.speech_started()  # the caller went on: no score is due for that pause
+    pauses.speech_stopped(8.0)
+    for i in range(0, len(audio), 320):
+        pauses.push(audio[i:i + 320], i / 16000)
+        if due := pauses.due():
+            got.append(due)
+    ((onset, clip),) = got
+    end = round((8.0 + HEARD_S) * 16000)
+    assert onset == 8.0 and len(clip) >= (CONTEXT_S + HEARD_S) * 16000
+    assert np.array_equal(clip, audio[end - len(clip):end])
+    assert len(clip) < (PauseAudio.KEEP_S + 0.1) * 16000  # older audio is let go
+
+
+@pytest.mark.models
+def test_the_framework_adapters_tracker_scores_a_pause_from_the_audio_it_was_given():
+    model = VoiceEndModel()
+    tracker = TurnTracker("learned", voice=model)  # the shipped policy weighs the voice
+    assert tracker.hears_audio and not TurnTracker("adaptive").hears_audio
+    scores = []
+    tracker.detector.on_turn_score = lambda p, onset_s, heard_s, t_s: scores.append((p, onset_s, heard_s))
+    speech = _phrase(load_voice("festival:kal"), "Please send it to my home address.")
+    audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(16000, np.float32)])
+    onset = (8000 + len(speech)) / 16000
+    tracker.speech_started(0.5)
+    for i in range(0, len(audio), 320):
+        if i / 16000 <= onset < (i + 320) / 16000:
+            tracker.speech_stopped(onset)
+        tracker.on_audio(audio[i:i + 320], i / 16000)
+    ((p, at, heard),) = scores
+    assert at == onset and heard == HEARD_S
+    assert p == pytest.approx(model(audio[:round((onset + HEARD_S) * 16000)]), abs=1e-6)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from turn_taking.data.labels import Dialogue, read_dialogues
+from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.adaptive import PauseEvidence
 from turn_taking.detectors.learned import BASIS, EVIDENCE, VOICE, basis, evidence, feature_names, features
 from turn_taking.eval.metrics import EARLY_S
@@ -170,9 +170,9 @@ def fit_voice(labels: Path, limit: int | None, traces: Path, out: Path, recogniz
     from turn_taking.eval.voice import features_cache, labelled, pause_features
     from turn_taking.voice_end import Head
 
-    dialogues = read_dialogues(labels)[:limit]
-    by_id = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening, final_recognizer,
-                       peers=False)[1]
+    pairs, by_id = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
+                              final_recognizer, peers=False)
+    dialogues = [d for d, _ in pairs]
     x, y, _ = labelled(dialogues, pause_features(dialogues, by_id, features_cache(traces / "traces", labels)))
     if not 0 < y.sum() < len(y):
         raise ValueError(f"{labels}: {len(dialogues)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} "

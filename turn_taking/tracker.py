@@ -5,25 +5,34 @@ The framework adapters (pipecat's stop strategy, LiveKit's STT) share it, so a d
 behaves the same in both and in the evaluation's replay. The turn ends at the first check
 past the detector's due time at which the recognizer has also decoded the audio up to the
 speech end, so the turn's last words are in it; a recognizer that lags gets at most
-``CATCH_UP_S`` more. Times are media seconds of caller audio.
+``CATCH_UP_S`` more. Times are media seconds of caller audio. A detector that weighs how
+finished the caller's voice sounds (``reads_voice``) gets the voice-end model's score of each
+pause as soon as its audio has arrived (``turn_taking.voice_end``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from asr.audio import SAMPLE_RATE
 from asr.events import Final, Partial, SentenceEnd, StreamEvent
 from turn_taking.detectors import EndOfTurnDetector, create_detector
+from turn_taking.voice_end import HEARD_S, PauseAudio, VoiceEndModel
 
 CATCH_UP_S = 1.0  # longest wait past the due time for the recognizer to reach the speech end
 
 
 class TurnTracker:
-    def __init__(self, detector: str | EndOfTurnDetector = "adaptive", **options):
-        """``detector``: a name of ``turn_taking.detectors`` (``options`` go to it) or an instance."""
+    def __init__(self, detector: str | EndOfTurnDetector = "adaptive", voice: VoiceEndModel | None = None,
+                 **options):
+        """``detector``: a name of ``turn_taking.detectors`` (``options`` go to it) or an instance;
+        ``voice``: the voice-end model, for a detector that reads it (loaded here otherwise)."""
         self.detector = create_detector(detector, **options) if isinstance(detector, str) else detector
-        # only acoustic detectors (the peers' turn models) take the audio: callers may skip it
-        self.hears_audio = type(self.detector).on_audio is not EndOfTurnDetector.on_audio
+        reads_voice = getattr(self.detector, "reads_voice", False)
+        self.voice = (voice or VoiceEndModel()) if reads_voice else None
+        self._pause_audio = PauseAudio()
+        # only acoustic detectors (the peers' turn models, the voice) take the audio: callers may skip it
+        self.hears_audio = reads_voice or type(self.detector).on_audio is not EndOfTurnDetector.on_audio
         self._words: list[str] = []  # committed words of the current turn
         self._partial = ""
         self._speech_end_s = 0.0
@@ -36,12 +45,20 @@ class TurnTracker:
 
     def on_audio(self, pcm: np.ndarray, t_s: float):
         self.detector.on_audio(pcm, t_s)
+        if self.voice is None:
+            return
+        self._pause_audio.push(pcm, t_s)
+        if due := self._pause_audio.due():
+            onset, audio = due
+            self.detector.on_turn_score(self.voice(audio), onset, HEARD_S, t_s + len(pcm) / SAMPLE_RATE)
 
     def speech_started(self, t_s: float):
+        self._pause_audio.speech_started()
         self.detector.on_speech_start(t_s)
 
     def speech_stopped(self, t_s: float):
         self._speech_end_s = t_s
+        self._pause_audio.speech_stopped(t_s)
         self.detector.on_speech_end(t_s)
 
     def recognized(self, events: list[StreamEvent], end_probability: float | None, decoded_s: float | None,

@@ -10,6 +10,8 @@ before the pause for the encoder to read the phrase.
 
 Its probability reaches the policies as a turn score (``on_turn_score`` with model ``voice_end``):
 the learned policy weighs it with the recognizer's evidence when its weights were fit with it.
+In a live call ``PauseAudio`` keeps the caller's last seconds and says when a pause is due its
+score (the agent's turn processor and the framework adapters' ``TurnTracker`` share it).
 A head fit on synthetic voices learns how those voices end phrases; read it on callers' own
 recordings before trusting it there.
 """
@@ -17,6 +19,7 @@ recordings before trusting it there.
 from __future__ import annotations
 
 import json
+from collections import deque
 from functools import lru_cache
 from pathlib import Path
 
@@ -112,3 +115,41 @@ class VoiceEndModel:
 
     def __call__(self, audio: np.ndarray) -> float:
         return float(self.head(self.encoder.features(audio))[0])
+
+
+class PauseAudio:
+    """A live caller's last seconds of audio, and the pause due a voice-end score: ``due`` hands
+    it over, once, as soon as ``HEARD_S`` of it has arrived. Frames are kept as they came (O(1) per
+    push); only ``due`` joins them, once a pause."""
+
+    KEEP_S = CONTEXT_S + 2 * HEARD_S
+
+    def __init__(self):
+        self._chunks: deque[np.ndarray] = deque()
+        self._samples = 0
+        self._end_s = 0.0  # media time the audio held ends at
+        self._onset: float | None = None
+
+    def push(self, pcm: np.ndarray, t_s: float):
+        """Caller audio starting at media time ``t_s``."""
+        self._chunks.append(pcm)
+        self._samples += len(pcm)
+        self._end_s = t_s + len(pcm) / SAMPLE_RATE
+        while self._samples - len(self._chunks[0]) >= self.KEEP_S * SAMPLE_RATE:
+            self._samples -= len(self._chunks.popleft())
+
+    def speech_started(self):
+        self._onset = None
+
+    def speech_stopped(self, onset_s: float):
+        self._onset = onset_s
+
+    def due(self) -> tuple[float, np.ndarray] | None:
+        """(onset, the audio up to ``HEARD_S`` into the pause) once that much has arrived, else None."""
+        onset = self._onset
+        if onset is None or self._end_s + 0.5 / SAMPLE_RATE < onset + HEARD_S:
+            return None
+        self._onset = None
+        audio = np.concatenate(self._chunks)
+        extra = round((self._end_s - onset - HEARD_S) * SAMPLE_RATE)
+        return onset, audio[:len(audio) - extra] if extra > 0 else audio

@@ -124,7 +124,7 @@ class PauseEvidence(EndOfTurnDetector):
     describes earlier speech and is not read."""
 
     turn_models = (VOICE_END,)
-    reads_voice = False  # whether its decision weighs the voice-end model's score (the agent runs the model then)
+    reads_voice = False  # whether its decision weighs the voice-end model's score (its callers run the model then)
 
     def __init__(self, fresh_ms: float = 160, delta_ms: float = 500):
         self.fresh_s, self.delta_s = fresh_ms / 1000, delta_ms / 1000

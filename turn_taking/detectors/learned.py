@@ -17,8 +17,8 @@ silence whatever it says.
 
 Weights fit with ``--voice`` (the shipped ones) also read how finished the caller's voice sounds
 0.2 s into the pause (``turn_taking.voice_end``), so words that could end a turn ("five five
-five.") are not taken for an end when the voice is still held up; the agent runs that model for
-such a detector (``reads_voice``).
+five.") are not taken for an end when the voice is still held up; the agent and the framework
+adapters (``turn_taking.tracker``) run that model for such a detector (``reads_voice``).
 """
 
 from __future__ import annotations

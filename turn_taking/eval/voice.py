@@ -7,6 +7,7 @@ a moment, so heads fit on other dialogues (``out_of_fold``) cost nothing to comp
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +55,6 @@ def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], ca
 
 
 def hash_vad(trace: CallerTrace) -> str:
-    import hashlib
-
     return hashlib.sha1(np.asarray(trace.vad, np.float32).tobytes()).hexdigest()[:10]
 
 
