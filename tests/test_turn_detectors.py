@@ -535,7 +535,7 @@ def test_the_shipped_policy_waits_longer_for_an_unfinished_sentence_than_for_a_m
         p = [float(d.probability(tau)) for d in cases]
         assert p[0] > p[1] > max(p[2:]), (tau, p)
     dues = [d.turn_end_due_s() - 1.0 for d in cases]
-    assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] == pytest.approx(cases[-1].max_s)  # never sure
+    assert dues == sorted(dues) and dues[0] < 1.0 and dues[-1] > 2.0  # a dangling "and": over two seconds
 
 
 def test_a_dialogue_rebuilt_under_the_same_id_is_traced_again(tmp_path):

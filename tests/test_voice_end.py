@@ -22,7 +22,7 @@ from turn_taking.eval.voice import out_of_fold
 from turn_taking.learn import save
 from turn_taking.replay import Signal, replay
 from turn_taking.tracker import TurnTracker
-from turn_taking.voice_end import (CONTEXT_S, HEARD_S, NAME, SHIPPED, Head, PauseAudio, VoiceEndModel,
+from turn_taking.voice_end import (CONTEXT_S, HEARD_S, NAME, POOLING, SHIPPED, Head, PauseAudio, VoiceEndModel,
                                    load_head)
 
 
@@ -39,10 +39,15 @@ def test_the_head_separates_what_it_can_and_reads_back_what_it_wrote(rng, tmp_pa
     assert _auc(held, y[300:]) > 0.95 and ((held > 0.5) == y[300:]).mean() > 0.85
     head.save(tmp_path / "head.json")
     again = load_head(tmp_path / "head.json")
-    assert np.allclose(again(x * 7 + 3), head(x * 7 + 3), atol=1e-4) and again.about == {"fit_on": "blobs"}
-    (tmp_path / "bad.json").write_text('{"mean": [0, 0], "scale": [1, 1], "w": [1, 2]}')
+    assert np.allclose(again(x * 7 + 3), head(x * 7 + 3), atol=1e-4)
+    assert again.about == {"pooling": POOLING, "fit_on": "blobs"}
+    (tmp_path / "bad.json").write_text(f'{{"mean": [0, 0], "scale": [1, 1], "w": [1, 2], "pooling": "{POOLING}"}}')
     with pytest.raises(ValueError, match="fit-voice"):
         load_head(tmp_path / "bad.json")
+    # a head fit before the pooling changed
+    (tmp_path / "old.json").write_text('{"mean": [0], "scale": [1], "w": [1, 2]}')
+    with pytest.raises(ValueError, match="other features.*fit-voice"):
+        load_head(tmp_path / "old.json")
 
 
 def test_out_of_fold_scores_each_voice_with_a_head_that_never_heard_it(rng):
@@ -110,16 +115,18 @@ def _phrase(voice, text):
 @pytest.mark.models
 def test_the_shipped_head_hears_a_finished_sentence_fall_and_a_held_phrase_not(rng):
     """A caller voice the head was not fit on (espeak's Scottish English), reading one breath:
-    the pause after a finished request against the pause inside a phone number."""
+    the pause after a finished request against the pause inside a phone number. As in a call, the
+    caller was quiet before speaking (while the bot spoke): the model reads the pause against
+    the seconds before it."""
     model = VoiceEndModel()
     voice = load_voice("espeak:en-gb-scotland+m3?rate=150")
-    silence = np.zeros(int(HEARD_S * 16000), np.float32)
+    before, silence = np.zeros(2 * 16000, np.float32), np.zeros(int(HEARD_S * 16000), np.float32)
     ends, holds = [], []
     for text, held in [("I would like to cancel my order, please.", "my number is five five five,"),
                        ("That is everything, thank you.", "I was wondering if,"),
                        ("It arrived broken yesterday.", "the code is two four,")]:
-        ends.append(model(np.concatenate([_phrase(voice, text), silence])))
-        holds.append(model(np.concatenate([_phrase(voice, held), silence])))
+        ends.append(model(np.concatenate([before, _phrase(voice, text), silence])))
+        holds.append(model(np.concatenate([before, _phrase(voice, held), silence])))
     assert all(0 <= p <= 1 for p in ends + holds)
     assert min(ends) > max(holds), (ends, holds)
     assert load_head(SHIPPED).about["command"].startswith("python -m turn_taking fit-voice")

@@ -166,14 +166,14 @@ def fit_voice(labels: Path, limit: int | None, traces: Path, out: Path, recogniz
     """Fit the voice-end model's head (``turn_taking.voice_end``) on the labelled pauses of the first
     ``limit`` dialogues of ``labels``, at the onsets the detectors' VAD hears in their traces; write
     ``out`` with ``command``."""
-    from turn_taking.eval.report import traces_for
+    from turn_taking.eval.report import traces_folder, traces_for
     from turn_taking.eval.voice import features_cache, labelled, pause_features
     from turn_taking.voice_end import Head
 
     pairs, by_id = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
                               final_recognizer, peers=False)
     dialogues = [d for d, _ in pairs]
-    x, y, _ = labelled(dialogues, pause_features(dialogues, by_id, features_cache(traces / "traces", labels)))
+    x, y, _ = labelled(dialogues, pause_features(dialogues, by_id, features_cache(traces_folder(traces), labels)))
     if not 0 < y.sum() < len(y):
         raise ValueError(f"{labels}: {len(dialogues)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} "
                          "hold pauses; a fit needs both")

@@ -4,9 +4,13 @@ The recognizer's sentence-end mark reads the words; whether a phrase is finished
 it is said (a held "five five five," keeps its pitch, a finished "that's all." falls). Smart Turn
 reads that with a Whisper encoder trained on people's turns. This model reads it with the bundled
 Whisper tiny.en encoder, frozen, and a logistic head fit on labelled holds and ends of training
-dialogues (``fit_head``): the encoder's states over the last half second of speech, over the
-silence heard so far (``HEARD_S``), and at the last speech frame, with ``CONTEXT_S`` of audio
-before the pause for the encoder to read the phrase.
+dialogues (``fit_head``): the encoder's states over the last 0.25, 0.5 and 1 s of speech, over the
+silence heard so far (``HEARD_S``) and at the last speech frame, with ``CONTEXT_S`` of audio before
+the pause for the encoder to read the phrase. Each pool is taken relative to the mean state over
+that context: what the head reads is how the phrase's end differs from the caller's own voice, so
+a voice it never heard moves its score less (turn_taking/RESULTS.md, session 42). A phrase with
+nothing before it (audio that starts with the words) gives the context no silence to read it
+against, unlike any pause in a call, and its score is not to be trusted.
 
 Its probability reaches the policies as a turn score (``on_turn_score`` with model ``voice_end``):
 the learned policy weighs it with the recognizer's evidence when its weights were fit with it.
@@ -32,8 +36,9 @@ from asr.features import log_mel_spectrogram
 NAME = "voice_end"  # the turn score's model name
 CONTEXT_S = 6.0  # audio before the silence onset the encoder reads
 HEARD_S = 0.2  # silence heard when the model is asked (pipecat asks Smart Turn at its 0.2 s VAD stop)
-SPEECH_S = 0.5  # the last stretch of speech pooled
+SPEECH_S = (0.25, 0.5, 1.0)  # the last stretches of speech pooled
 FRAME_S = 0.02  # one encoder state
+POOLING = "context-relative, 5 pools"  # how the states are pooled: the cache and a head file say which
 SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "voice-end.json"
 
 
@@ -44,15 +49,18 @@ class VoiceEncoder:
         from asr.models.whisper.load import load_whisper
 
         self.encoder = load_whisper().encoder
+        self.width = (len(SPEECH_S) + 2) * self.encoder.dims.n_audio_state
 
     def features(self, audio: np.ndarray) -> np.ndarray:
-        """``audio`` ends ``HEARD_S`` after a silence onset: the pooled states, (3 × width,)."""
+        """``audio`` ends ``HEARD_S`` after a silence onset: the pooled states less the context's
+        mean state, (``width``,)."""
         clip = audio[-int((CONTEXT_S + HEARD_S) * SAMPLE_RATE):]
         with torch.inference_mode():
             h = self.encoder(log_mel_spectrogram(clip)[None])[0]  # (T, width), one state per FRAME_S
         onset = max(1, len(h) - round(HEARD_S / FRAME_S))
-        speech = h[max(0, onset - round(SPEECH_S / FRAME_S)):onset].mean(0)
-        return torch.cat([speech, h[onset:].mean(0), h[onset - 1]]).numpy().astype(np.float64)
+        speech = [h[max(0, onset - round(s / FRAME_S)):onset].mean(0) for s in SPEECH_S]
+        pools = torch.stack([*speech, h[onset:].mean(0), h[onset - 1]])
+        return (pools - h[:onset].mean(0)).flatten().numpy().astype(np.float64)
 
 
 def onsets_heard(regions: list[tuple[float, float]], duration: float) -> list[float]:
@@ -64,7 +72,8 @@ def onsets_heard(regions: list[tuple[float, float]], duration: float) -> list[fl
 class Head:
     """Standardise the features, then a logistic regression: P(the turn is over)."""
 
-    # the best of 0.003 to 0.3 when each training voice in turn is left out and scored (turn_taking/RESULTS.md)
+    # the best of 0.003 to 0.3 when each training voice in turn is left out and scored; for the
+    # context-relative pools 0.03 ties with it and 0.1 is worse (turn_taking/RESULTS.md)
     L2 = 0.01
 
     def __init__(self, mean: np.ndarray, scale: np.ndarray, w: np.ndarray, about: dict | None = None):
@@ -76,7 +85,7 @@ class Head:
         z = np.concatenate([(x - mean) / scale, np.ones((len(x), 1))], 1)
         from turn_taking.learn import logistic
 
-        return cls(mean, scale, logistic(z, y.astype(np.float64), cls.L2), about)
+        return cls(mean, scale, logistic(z, y.astype(np.float64), cls.L2), {"pooling": POOLING, **about})
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = (np.atleast_2d(x) - self.mean) / self.scale @ self.w[:-1] + self.w[-1]
@@ -103,6 +112,8 @@ def _read_head(path: str, modified: int) -> Head:
     arrays = [np.asarray(spec.pop(k), np.float64) for k in ("mean", "scale", "w")]
     if not len(arrays[0]) == len(arrays[1]) == len(arrays[2]) - 1:
         raise ValueError("mean, scale and w do not fit together")
+    if spec.get("pooling") != POOLING:
+        raise ValueError(f"it was fit on other features (pooling {spec.get('pooling', 'unnamed')!r}, not {POOLING!r})")
     return Head(*arrays, spec)
 
 

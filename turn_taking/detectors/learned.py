@@ -137,7 +137,7 @@ class LearnedDetector(PauseEvidence):
     name = "learned"
 
     # the defaults are the setting chosen on the dev dialogues for at most 5 % cutoffs (turn_taking/RESULTS.md)
-    def __init__(self, threshold: float = 0.75, max_ms: float = 2000, weights: str | Path = SHIPPED,
+    def __init__(self, threshold: float = 0.7, max_ms: float = 3000, weights: str | Path = SHIPPED,
                  fresh_ms: float = 160, delta_ms: float = 500):
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")

@@ -62,7 +62,12 @@ def trace_path(labels: Path, out: Path, recognizer: str, chunk_ms: int, options:
     if final_recognizer:
         key["final"] = {"name": final_recognizer, "weights": weights_fingerprint(final_recognizer)}
     tag = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return out / "traces" / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
+    return traces_folder(out) / f"{labels.stem}-{recognizer}-{chunk_ms}-{tag}.jsonl"
+
+
+def traces_folder(out: Path) -> Path:
+    """Where a run (or a fit's ``--traces``) keeps its traces and their voice features."""
+    return out / "traces"
 
 
 def _fmt(r: dict | None, key: str) -> str:

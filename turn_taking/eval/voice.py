@@ -1,8 +1,8 @@
 """The voice-end model's scores for cached traces (``turn_taking.voice_end``).
 
 The encoder's pooled states at every pause the detectors' VAD heard are cached per split beside
-the traces (they depend on the audio and the VAD alone); a head turns them into turn scores in
-a moment, so heads fit on other dialogues (``out_of_fold``) cost nothing to compare.
+the traces (they depend on the audio, the VAD and the pooling alone); a head turns them into
+turn scores in a moment, so heads fit on other dialogues (``out_of_fold``) cost nothing to compare.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from asr.audio import SAMPLE_RATE
 from turn_taking.data.labels import Dialogue
 from turn_taking.trace import CallerTrace, PeerScore, caller_channel, speech_regions
-from turn_taking.voice_end import HEARD_S, NAME, Head, VoiceEncoder, onsets_heard
+from turn_taking.voice_end import HEARD_S, NAME, POOLING, Head, VoiceEncoder, onsets_heard
 
 Pauses = dict[str, tuple[np.ndarray, np.ndarray]]  # dialogue id → (onsets (n,), features (n, width))
 
@@ -30,12 +30,12 @@ def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], ca
     it holds them for the same audio and VAD, computed and added otherwise."""
     from tqdm import tqdm
 
-    held = dict(np.load(cache)) if cache.exists() else {}
+    held = {k: v for k, v in np.load(cache).items() if k.split("/")[0].endswith(POOLING)} if cache.exists() else {}
     out, todo = {}, []
     for d in dialogues:
         if (t := traces.get(d.id)) is None:
             continue
-        key = f"{d.id}:{t.audio_sha1}:{hash_vad(t)}"
+        key = f"{d.id}:{t.audio_sha1}:{hash_vad(t)}:{POOLING}"
         if f"{key}/onsets" in held:
             out[d.id] = held[f"{key}/onsets"], held[f"{key}/x"]
         else:
@@ -46,7 +46,7 @@ def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], ca
             audio = caller_channel(d.audio)
             onsets = np.asarray(onsets_heard(speech_regions(np.asarray(t.vad), t.duration), t.duration))
             x = np.stack([encoder.features(audio[:round((o + HEARD_S) * SAMPLE_RATE)]) for o in onsets]) \
-                if len(onsets) else np.zeros((0, 3 * encoder.encoder.dims.n_audio_state))
+                if len(onsets) else np.zeros((0, encoder.width))
             out[d.id] = held[f"{key}/onsets"], held[f"{key}/x"] = onsets, x.astype(np.float32)
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache.with_suffix(".tmp.npz"), **held)
