@@ -3,6 +3,7 @@ TRADE recognizer and both peer models (pipecat Smart Turn v3.2, LiveKit v1-mini)
 
 import json
 
+import numpy as np
 import pytest
 
 from asr.eval.harness import voice_groups
@@ -14,7 +15,7 @@ from turn_taking.detectors.peers import PeerModels
 from turn_taking.eval.report import trace_path
 from turn_taking.eval.voice import base_voice
 from turn_taking.trace import LISTENING, caller_channel, read_traces
-from turn_taking.voice_end import load_head
+from turn_taking.voice_end import POOLING, load_head
 from asr.vad import STOP_MS
 
 pytestmark = pytest.mark.models
@@ -117,7 +118,17 @@ def test_fit_voice_writes_the_head_and_a_policy_fit_on_it_needs_other_voices(lab
                  "--workers", "1"]) == 0
     about = load_head(head).about
     assert about["pauses"] > about["ends"] > 0 and about["command"].startswith("python -m turn_taking fit-voice")
-    assert (tmp_path / "traces" / "test-voice.npz").stat().st_size > 0  # the encoder's features, cached
+    cache = tmp_path / "traces" / "test-voice.npz"
+    assert cache.stat().st_size > 0  # the encoder's features, cached
+    # a cache written under an older pooling, narrower: its features are not this model's
+    np.savez(cache, **{k.replace(POOLING, "an older pooling"): v[:, :1152] if k.endswith("/x") else v
+                       for k, v in np.load(cache).items()})
+    assert main(["fit-voice", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path), "--out", str(head),
+                 "--workers", "1"]) == 0
+    held = dict(np.load(cache))
+    assert held and all(POOLING in k for k in held)  # computed again; the stale entries are gone
+    width = next(v for k, v in held.items() if k.endswith("/x")).shape[1]
+    assert width > 1152 and len(load_head(head).mean) == width  # the head is fit on this model's features
     # both test dialogues are in one caller voice: no head could score them as a voice it never heard
     assert len({base_voice(d.caller_voice) for d in read_dialogues(labels / "test.jsonl")}) == 1
     with pytest.raises(SystemExit):
