@@ -27,7 +27,7 @@ def features_cache(traces_folder: Path, labels: Path) -> Path:
 
 def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], cache: Path) -> Pauses:
     """The encoder's features at each pause of each traced dialogue, from ``cache`` (an .npz) where
-    it holds them for the same audio and VAD, computed and added otherwise."""
+    it holds them for the same audio, VAD and pooling, computed and added otherwise."""
     from tqdm import tqdm
 
     held = {k: v for k, v in np.load(cache).items() if k.split("/")[0].endswith(POOLING)} if cache.exists() else {}
