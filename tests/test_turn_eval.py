@@ -121,12 +121,13 @@ def test_fit_voice_writes_the_head_and_a_policy_fit_on_it_needs_other_voices(lab
     cache = tmp_path / "traces" / "test-voice.npz"
     assert cache.stat().st_size > 0  # the encoder's features, cached
     # a cache written under an older pooling, narrower: its features are not this model's
-    np.savez(cache, **{k.replace(POOLING, "an older pooling"): v[:, :1152] if k.endswith("/x") else v
-                       for k, v in np.load(cache).items()})
+    held = dict(np.load(cache))
+    assert str(held.pop("pooling")) == POOLING
+    np.savez(cache, pooling="an older pooling", **{k: v[:, :1152] if k.endswith("/x") else v for k, v in held.items()})
     assert main(["fit-voice", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path), "--out", str(head),
                  "--workers", "1"]) == 0
     held = dict(np.load(cache))
-    assert held and all(POOLING in k for k in held)  # computed again; the stale entries are gone
+    assert str(held.pop("pooling")) == POOLING  # computed again under this pooling
     width = next(v for k, v in held.items() if k.endswith("/x")).shape[1]
     assert width > 1152 and len(load_head(head).mean) == width  # the head is fit on this model's features
     # both test dialogues are in one caller voice: no head could score them as a voice it never heard

@@ -30,12 +30,14 @@ def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], ca
     it holds them for the same audio, VAD and pooling, computed and added otherwise."""
     from tqdm import tqdm
 
-    held = {k: v for k, v in np.load(cache).items() if k.split("/")[0].endswith(POOLING)} if cache.exists() else {}
+    held = dict(np.load(cache)) if cache.exists() else {}
+    if str(held.pop("pooling", "")) != POOLING:  # written for another pooling: none of it serves
+        held = {}
     out, todo = {}, []
     for d in dialogues:
         if (t := traces.get(d.id)) is None:
             continue
-        key = f"{d.id}:{t.audio_sha1}:{hash_vad(t)}:{POOLING}"
+        key = f"{d.id}:{t.audio_sha1}:{hash_vad(t)}"
         if f"{key}/onsets" in held:
             out[d.id] = held[f"{key}/onsets"], held[f"{key}/x"]
         else:
@@ -49,7 +51,7 @@ def pause_features(dialogues: list[Dialogue], traces: dict[str, CallerTrace], ca
                 if len(onsets) else np.zeros((0, encoder.width))
             out[d.id] = held[f"{key}/onsets"], held[f"{key}/x"] = onsets, x.astype(np.float32)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache.with_suffix(".tmp.npz"), **held)
+        np.savez(cache.with_suffix(".tmp.npz"), pooling=POOLING, **held)
         cache.with_suffix(".tmp.npz").replace(cache)
     return out
 
