@@ -18,9 +18,10 @@ from asr.voices import load_voice
 from tests.conftest import Collector
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, VOICE, VOICE_FEATURES, load_weights
-from turn_taking.eval.voice import out_of_fold
+from turn_taking.eval.voice import PauseFeatures, attach, out_of_fold
 from turn_taking.learn import save
-from turn_taking.replay import Signal, replay
+from turn_taking.replay import Signal, replay, signals
+from turn_taking.trace import CallerTrace, speech_regions
 from turn_taking.tracker import TurnTracker
 from turn_taking.voice_end import (CONTEXT_S, HEARD_S, NAME, POOLING, SHIPPED, Head, PauseAudio, VoiceEndModel,
                                    load_head)
@@ -62,7 +63,7 @@ def test_out_of_fold_scores_each_voice_with_a_head_that_never_heard_it(rng):
         dialogues.append(SimpleNamespace(id=f"d{k}", caller_voice=voice, silences=silences))
         sign = -1 if voice.startswith("espeak:en-a") else 1
         x = np.stack([sign * (2 * y - 1) + 0.2 * rng.normal(size=4), rng.normal(size=4)], 1)
-        pauses[f"d{k}"] = np.array([2.0 * i for i in range(4)]), x
+        pauses[f"d{k}"] = PauseFeatures(np.array([2.0 * i for i in range(4)]), x, np.zeros(4))
     heads = out_of_fold(dialogues, pauses)
     a = [d.id for d in dialogues if d.caller_voice.startswith("espeak:en-a")]
     x_a, y_a = np.concatenate([pauses[i][1] for i in a]), np.tile([0, 1, 0, 1], len(a))
@@ -107,6 +108,23 @@ def test_the_learned_policy_weighs_the_voice_of_this_pause_only(tmp_path):
     adaptive = create_detector("adaptive", complete_ms=100, unknown_ms=800)  # reads no voice, whatever it hears
     assert _take_after(adaptive, 0.95, 1.0) == _take_after(adaptive, 0.05, 1.0) == pytest.approx(0.8)
 
+
+
+def test_a_voice_score_reaches_the_policy_once_the_encoder_has_run(tmp_path):
+    """The evaluation stamps each pause's score with the encoder time it took, as the agent's
+    thread delivers it: a policy that reads the voice alone can take the turn no sooner."""
+    probs = [0.0] * 5 + [0.9] * 30 + [0.0] * 60
+    weights = _voice_weights(tmp_path / "voice.json")
+    head = Head(np.zeros(1), np.ones(1), np.array([0.0, 5.0]))  # every pause sounds finished
+    takes = []
+    for compute in (0.0, 0.12):
+        trace = CallerTrace(id="d", duration=3.0, vad=probs, recognizer="r", compute_s=0.1, events=[], peers={})
+        onset = speech_regions(np.asarray(probs), 3.0)[0][1]
+        attach({"d": trace}, {"d": PauseFeatures(np.array([onset]), np.zeros((1, 1)), np.array([compute]))}, head)
+        detector = create_detector("learned", weights=str(weights), threshold=0.5, max_ms=2000)
+        (take, *_) = replay(signals(trace), detector)
+        takes.append(take.at - onset)
+    assert takes == pytest.approx([HEARD_S, HEARD_S + 0.12])
 
 def _phrase(voice, text):
     return trim_silence(voice.synthesize(text).audio)

@@ -69,7 +69,8 @@ def signals(trace: CallerTrace) -> list[Signal]:
             partial = e.text
         out.append(Signal(e.at, "transcript", (committed, f"{stretch} {partial}".strip())))
     for model, scores in trace.peers.items():
-        out += [Signal(s.onset + s.offset, f"turn_score:{model}", (s.p, s.onset, s.offset)) for s in scores]
+        out += [Signal(s.onset + s.offset + s.compute_s, f"turn_score:{model}", (s.p, s.onset, s.offset))
+                for s in scores]
     return sorted(out, key=lambda s: s.at)
 
 

@@ -12,7 +12,9 @@ would hear it, and records:
   (``stt.final_recognizer``), where an offline recognizer transcribes each stretch of speech the
   agent's VAD closes and its transcript, not the stream's words, is the caller's text;
 * ``peers``: Smart Turn v3.2 (pipecat) and LiveKit turn detector v1-mini probabilities at fixed
-  offsets after every silence onset, on the audio each framework would hand its model.
+  offsets after every silence onset, on the audio each framework would hand its model, stamped
+  with no compute (in the peers' favour; the voice-end model's scores, which
+  ``turn_taking.eval.voice`` adds, carry the compute they took).
 
 The recognizer ``reference`` is no model: its events are the dialogue's own words, punctuated as
 the labels write them, each committed as soon as the agent's pause decode could hear it
@@ -83,6 +85,7 @@ class PeerScore(BaseModel):
     onset: float  # silence onset (VAD)
     offset: float  # seconds of silence the model heard
     p: float  # probability the turn is complete
+    compute_s: float = 0.0  # the model's time to score it: known at onset + offset + compute_s
 
 
 class CallerTrace(BaseModel):

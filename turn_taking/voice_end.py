@@ -50,6 +50,7 @@ class VoiceEncoder:
 
         self.encoder = load_whisper().encoder
         self.width = (len(SPEECH_S) + 2) * self.encoder.dims.n_audio_state
+        self.features(np.zeros(SAMPLE_RATE, np.float32))  # warm, so a call's first pause does not pay the set-up
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """``audio`` ends ``HEARD_S`` after a silence onset: the pooled states less the context's

@@ -155,9 +155,13 @@ def voice_markdown(v: dict | None) -> str:
         return ""
     fmt = lambda a: "–" if a is None else f"{a:.3f}"  # noqa: E731
     voices = " · ".join(f"{name} {fmt(a)}" for name, a in v["by_voice"].items())
+    c, heard = v["compute_ms"], f"{HEARD_S * 1000:.0f} ms"
+    arrival = (f"\nEach score reaches the detectors once the encoder has run on this machine: {c['p50']:.0f} / "
+               f"{c['p90']:.0f} ms a pause (p50 / p90 of {c['pauses']}) after the {heard} of silence it heard. "
+               "The peers' scores are replayed with no compute.\n") if c["pauses"] else ""
     return ("\n## The voice-end model on the caller channel (test)\n\n"
-            f"How often a turn's end sounds more finished than a hold, {HEARD_S * 1000:.0f} ms into each pause (AUC): "
-            f"{fmt(v['auc'])} over {v['ends']} ends and {v['holds']} holds. By caller voice: {voices}.\n")
+            f"How often a turn's end sounds more finished than a hold, {heard} into each pause (AUC): "
+            f"{fmt(v['auc'])} over {v['ends']} ends and {v['holds']} holds. By caller voice: {voices}.\n" + arrival)
 
 
 def bargein_markdown(barge_in: dict) -> str:
