@@ -11,7 +11,7 @@ from turn_taking.data.labels import Dialogue, Silence, Turn, Word
 from turn_taking.detectors import create_detector
 from turn_taking.detectors.adaptive import number_digits, tail_cue
 from turn_taking.detectors.learned import BASIS, EVIDENCE, FEATURES, STEP_S, LearnedDetector, basis, features, is_answer
-from turn_taking.learn import Examples, design, fit, per_silence, save
+from turn_taking.learn import Examples, cross_voice_sweep, design, fit, per_silence, save
 from turn_taking.eval.metrics import Scores, cutoff_at, frontier, greedy_matches, latency_at
 from turn_taking.replay import Listener, Signal, Take, replay, signals
 from turn_taking.trace import VAD_PARAMS, CallerTrace, PeerScore, RecognizerEvent
@@ -573,3 +573,38 @@ def test_a_trace_file_is_filled_by_one_process_at_a_time(tmp_path):
         with pytest.raises(RuntimeError, match="another process"):
             build_traces([], out)
     assert build_traces([], out) == out  # free again once the first run is done
+
+
+def _marked_calls(voice: str, ends_marked: bool, calls: int = 4) -> list[tuple[Dialogue, list[Signal]]]:
+    """Calls in ``voice`` whose pauses alternate hold and end, the recognizer marking the ends
+    (``ends_marked``) or, in a voice it hears the other way round, the holds."""
+    out = []
+    for c in range(calls):
+        sigs, words, silences, t = [], [], [], 0.0
+        for i in range(6):
+            end = i % 2 == 1
+            gap = 2.5 if end else 0.8
+            sigs += [Signal(t + 0.1, "speech_start", (t,)), Signal(t + 0.9, "transcript", (f"word {i}", "")),
+                     Signal(t + 1.1, "speech_end", (t + 1.0,))]
+            if end == ends_marked:
+                sigs.append(Signal(t + 1.15, "sentence_end", (".", t + 1.0)))
+            words.append(Word(word=f"w{i}", start=t, end=t + 1.0))
+            silences.append(Silence(start=t + 1.0, end=t + 1.0 + (1.5 if end else gap), label="eot" if end else "hold",
+                                    category="statement" if end else "pause", turn=i // 2, text_before=f"w{i}"))
+            t += 1.0 + gap
+        out.append((Dialogue(id=f"{voice}-{c}", audio="x.flac", split="train", duration=t, caller_voice=voice,
+                             bot_voice="b", noise_snr_db=30, overlaps=[], turns=[], words=words, silences=silences),
+                    sigs))
+    return out
+
+
+def test_each_voice_is_scored_by_a_policy_fit_without_it():
+    """Two voices the recognizer marks alike: either one left out is heard as the other taught,
+    and the turn is taken at the mark. A voice marked the other way round: left out, its holds are
+    cut and its ends waited on, as a policy meets a caller unlike every voice it was fit on."""
+    alike = cross_voice_sweep(_marked_calls("espeak:en-b", True) + _marked_calls("festival:c", True), [1e-2])[1e-2]
+    assert alike["at_5"]["cutoff_rate"] == 0.0 and alike["at_5"]["latency_ms"] < 500
+    unlike = cross_voice_sweep(_marked_calls("espeak:en-b", True) + _marked_calls("piper:a", False), [1e-2])[1e-2]
+    assert unlike["at_5"] is None  # no threshold keeps the cutoffs to 5 % (fit on both voices, 0 % would do)
+    with pytest.raises(ValueError, match="two voices"):
+        cross_voice_sweep(_marked_calls("espeak:en-b", True), [1e-2])

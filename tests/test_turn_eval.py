@@ -136,6 +136,10 @@ def test_fit_voice_writes_the_head_and_a_policy_fit_on_it_needs_other_voices(lab
         main(["fit", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path), "--out",
               str(tmp_path / "w.json"), "--workers", "1", "--voice"])
     assert "more caller voices" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # nor leave a voice out to choose the fit's penalty
+        main(["fit", "--dialogues", str(labels / "test.jsonl"), "--traces", str(tmp_path), "--workers", "1",
+              "--cross-voices", "1e-3,1e-2"])
+    assert "two voices or more" in capsys.readouterr().err
 
 
 def test_the_reference_recognizer_hears_every_word_and_every_end(labels, tmp_path):
