@@ -24,7 +24,7 @@ hybrid needs ``--final-recognizer faster-whisper``. ``fit-voice`` first fits the
 (how finished the caller's voice sounds at a pause, ``turn_taking/voice_end.py``) on the same
 dialogues; ``fit --voice`` then weighs it too, as the shipped policy does. ``fit
 --cross-voices 1e-4,1e-3,1e-2`` writes nothing: it leaves each training voice out in turn and
-prints how each penalty's policy does on the voice it never heard (how ``--l2`` was chosen).
+prints how each penalty's policy does on the voice it never heard (to choose ``--l2``).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--cross-voices", default="", metavar="L2S",
                    help="write nothing: for each comma-separated L2, leave each training voice out in turn, replay "
                         "its calls with weights fit on the other voices' and print the pooled latency at 5 %% and "
-                        "10 %% cutoffs, as a caller nobody trained on would meet the policy (how --l2 was chosen)")
+                        "10 %% cutoffs, as a caller nobody trained on would meet the policy (to choose --l2)")
     _hearing(f)
     v = sub.add_parser("fit-voice", help="fit the voice-end model's head (how finished the voice sounds at a "
                                          "pause: Whisper tiny.en's encoder, frozen, and a logistic head) on "
