@@ -148,11 +148,14 @@ def test_caller_turns_export_as_training_examples(tmp_path, dialogues):
     _, dev = dialogues[3]
     spans = [(t.start, t.end, t.text, "turn") for t in dev.turns if t.speaker == "caller"]
     spans += [(o.start, o.end, o.text, "backchannel") for o in dev.overlaps if o.label == "backchannel"]
-    # synthesis timings vary a little between builds: a backchannel said right before the caller's
-    # next turn leaves one of the two no room for its guard, and only such spans are left out
+    # synthesis differs a little between builds (which voices a machine has, their timings): a span
+    # is left out only if its voice could not time its words (a festival voice cannot time "Mhm")
+    # or a backchannel said right before the caller's next turn leaves one of the two no room for
+    # its guard
     fits = [(text, kind) for a, b, text, kind in spans
-            if all(w.end <= a - GUARD_S or w.start >= b + GUARD_S or a - 1e-3 <= w.start <= b + 1e-3
-                   for w in dev.words)]
+            if any(a - 1e-3 <= w.start and w.end <= b + 1e-3 for w in dev.words)
+            and all(round(a - w.end, 3) >= GUARD_S or round(w.start - b, 3) >= GUARD_S
+                    or a - 1e-3 <= w.start <= b + 1e-3 for w in dev.words)]
     assert len(fits) > len(spans) // 2 and {"turn", "backchannel"} <= {kind for _, kind in fits}
     assert stats["examples"] == len(utts) == len(fits)
     assert sorted(u.text for u in utts) == sorted(text for text, _ in fits)

@@ -69,8 +69,9 @@ def turn_examples(dialogue: Dialogue, rng: random.Random, lead_max_s: float = 2.
         inside = _words_in(dialogue, start, end)
         before = [w.end for w in dialogue.words if w.end < start - 1e-3]
         after = [w.start for w in dialogue.words if w.start > end + 1e-3]
-        lo = max(0.0, (max(before) + GUARD_S) if before else 0.0)
-        hi = min(dialogue.duration, (min(after) - GUARD_S) if after else dialogue.duration)
+        # timings are in whole ms: rounding keeps a gap of exactly GUARD_S a fit
+        lo = max(0.0, round(max(before) + GUARD_S, 3) if before else 0.0)
+        hi = min(dialogue.duration, round(min(after) - GUARD_S, 3) if after else dialogue.duration)
         clip_start = max(lo, start - rng.uniform(0, lead_max_s))
         clip_end = min(hi, end + rng.uniform(*tail_s))
         if not inside or clip_end - clip_start > max_s or clip_start > start or clip_end < end:
