@@ -476,7 +476,8 @@ def test_examples_are_labelled_by_silence_and_hold_only_evidence_already_heard()
             Signal(8.9, "speech_start", (8.8,))]
     ex = Examples()
     ex.add(_dialogue(), sigs)
-    e, tau, y, silence = ex.arrays()
+    e, tau, y, silence, dialogue = ex.arrays()
+    assert not dialogue.any()
     ev = {n: e[:, i] for i, n in enumerate(EVIDENCE)}
     assert len(y) == 8 + 18 + 18  # in the order heard: the hold, the first end, the second
     hold, first, second = slice(0, 8), slice(8, 26), slice(26, 44)
@@ -493,6 +494,9 @@ def test_examples_are_labelled_by_silence_and_hold_only_evidence_already_heard()
     # after the bot answered, the turn's text starts afresh: "next" alone is a turn of few words
     assert y[second].all() and ev["few_words"][second].all() and not ev["few_words"][first].any()
     assert np.allclose(7.0 + tau[second], np.arange(7.1, 8.0 - 1e-9, 0.05))
+    ex.add(_dialogue(), sigs)  # a second call: its silences are new ones, its moments marked as its own
+    both = ex.arrays()
+    assert len(set(both.silence)) == 6 and np.array_equal(both.dialogue, np.repeat([0, 1], len(y)))
 
 
 def test_a_bad_weights_file_says_how_to_make_one(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
@@ -22,21 +23,33 @@ from turn_taking.data.labels import Dialogue
 from turn_taking.detectors.adaptive import PauseEvidence
 from turn_taking.detectors.learned import BASIS, EVIDENCE, VOICE, basis, evidence, feature_names, features
 from turn_taking.eval.metrics import EARLY_S, Scores, latency_at
-from turn_taking.replay import Listener, Signal, replay
+from turn_taking.replay import Listener, Signal
 
 STEP_S, MAX_S = 0.05, 3.0
 
 
+class Moments(NamedTuple):
+    """The examples as arrays: evidence ``e`` (n, evidence), silence so far ``tau``, label ``y``,
+    and which silence and which dialogue (in the order added) each is a moment of."""
+    e: np.ndarray
+    tau: np.ndarray
+    y: np.ndarray
+    silence: np.ndarray
+    dialogue: np.ndarray
+
+
 class Examples:
-    """Evidence ``e`` (n, evidence ``names``), silence so far ``tau`` (n,) and labels ``y`` (n,)."""
+    """Evidence ``e`` (n, evidence ``names``), silence so far ``tau`` (n,) and labels ``y`` (n,),
+    over every dialogue added."""
 
     def __init__(self, names: tuple[str, ...] = EVIDENCE):
         self.names = names
         self.e: list[np.ndarray] = []
         self.tau: list[float] = []
         self.y: list[int] = []
-        self.silence: list[int] = []  # which silence each example is a moment of
-        self._silences = 0
+        self.silence: list[int] = []  # which silence each example is a moment of, numbered across dialogues
+        self.dialogue: list[int] = []
+        self._silences = self._dialogues = 0
 
     def add(self, dialogue: Dialogue, sigs: list[Signal]):
         """The examples of one replayed dialogue."""
@@ -54,6 +67,7 @@ class Examples:
                     self.tau.append(k * STEP_S)
                     self.y.append(label)
                     self.silence.append(self._silences)
+                    self.dialogue.append(self._dialogues)
                 k += 1
             while answered and s.at >= answered[0]:  # the bot answered: a new turn's text begins
                 listener.turn_taken()
@@ -62,11 +76,23 @@ class Examples:
             listener.hear(s)
             if listener.onset != onset:
                 k, self._silences = 1, self._silences + 1
+        self._dialogues += 1
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(e, tau, y, silence): ``silence`` numbers the silence each example belongs to."""
-        return (np.asarray(self.e).reshape(-1, len(self.names)), np.asarray(self.tau), np.asarray(self.y, np.float64),
-                np.asarray(self.silence, np.int64))
+    def arrays(self) -> Moments:
+        return Moments(np.asarray(self.e).reshape(-1, len(self.names)), np.asarray(self.tau),
+                       np.asarray(self.y, np.float64), np.asarray(self.silence, np.int64),
+                       np.asarray(self.dialogue, np.int64))
+
+
+def examples_of(pairs: list[tuple[Dialogue, list[Signal]]], names: tuple[str, ...] = EVIDENCE,
+                leave_out: list[str] = ()) -> Moments:
+    """The examples of every replayed dialogue of ``pairs``, the evidence in ``leave_out`` held at 0."""
+    examples = Examples(names)
+    for dialogue, sigs in pairs:
+        examples.add(dialogue, sigs)
+    moments = examples.arrays()
+    moments.e[:, [names.index(n) for n in leave_out]] = 0.0
+    return moments
 
 
 def per_silence(silence: np.ndarray) -> np.ndarray:
@@ -133,6 +159,19 @@ def save(w: np.ndarray, path: Path, names: tuple[str, ...] = EVIDENCE, **about):
                     f' "weights": [\n{rows}\n ]{more}\n}}\n')
 
 
+def traced(labels: Path, limit: int | None, traces: Path, recognizer: str, chunk_ms: int, workers: int,
+           options: dict, listening: dict, final_recognizer: str | None,
+           voice: bool) -> tuple[list[tuple[Dialogue, list[Signal]]], tuple[str, ...]]:
+    """(the first ``limit`` dialogues of ``labels`` with their signals, traced or read from the
+    cache, the evidence names a fit reads); with ``voice``, each dialogue's voice-end scores are
+    the out-of-fold ones (``turn_taking.eval.voice.out_of_fold``)."""
+    from turn_taking.eval.report import traces_for
+
+    pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
+                          final_recognizer, peers=False, voice="out_of_fold" if voice else None)
+    return pairs, EVIDENCE + VOICE if voice else EVIDENCE
+
+
 def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer: str, chunk_ms: int, workers: int,
            options: dict, listening: dict, final_recognizer: str | None, command: str = "",
            leave_out: list[str] = (), voice: bool = False, l2: float = L2) -> dict:
@@ -141,16 +180,9 @@ def fit_on(labels: Path, limit: int | None, traces: Path, out: Path, recognizer:
     so its weights and those of its products are 0), to measure what it adds. ``voice``: the
     voice-end model's score is evidence too, each dialogue's from a head fit on the other voices
     (``turn_taking.eval.voice.out_of_fold``), so the policy trusts it as much as on a new voice."""
-    from turn_taking.eval.report import traces_for
-
-    names = EVIDENCE + VOICE if voice else EVIDENCE
-    pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
-                          final_recognizer, peers=False, voice="out_of_fold" if voice else None)
-    examples = Examples(names)
-    for dialogue, sigs in pairs:
-        examples.add(dialogue, sigs)
-    e, tau, y, silence = examples.arrays()
-    e[:, [names.index(n) for n in leave_out]] = 0.0
+    pairs, names = traced(labels, limit, traces, recognizer, chunk_ms, workers, options, listening, final_recognizer,
+                          voice)
+    e, tau, y, silence, _ = examples_of(pairs, names, leave_out)
     if not 0 < y.sum() < len(y):
         raise ValueError(f"{labels}: {len(pairs)} dialogues gave {int(y.sum())} end and {int(len(y) - y.sum())} hold "
                          "examples; a fit needs both (more dialogues, or labels from python -m turn_taking data build)")
@@ -174,12 +206,10 @@ def cross_voices(labels: Path, limit: int | None, traces: Path, recognizer: str,
                  options: dict, listening: dict, final_recognizer: str | None, l2s: list[float],
                  leave_out: list[str] = (), voice: bool = False) -> dict[float, dict]:
     """``cross_voice_sweep`` on the first ``limit`` dialogues of ``labels``, traced (cached) as
-    ``fit_on`` traces them; the voice-end scores are the out-of-fold ones its fit reads."""
-    from turn_taking.eval.report import traces_for
-
-    pairs, _ = traces_for(labels, limit, traces, recognizer, chunk_ms, workers, options, listening,
-                          final_recognizer, peers=False, voice="out_of_fold" if voice else None)
-    return cross_voice_sweep(pairs, l2s, EVIDENCE + VOICE if voice else EVIDENCE, leave_out)
+    ``fit_on`` traces them."""
+    pairs, names = traced(labels, limit, traces, recognizer, chunk_ms, workers, options, listening, final_recognizer,
+                          voice)
+    return cross_voice_sweep(pairs, l2s, names, leave_out)
 
 
 def cross_voice_sweep(pairs: list[tuple[Dialogue, list[Signal]]], l2s: list[float], names: tuple[str, ...] = EVIDENCE,
@@ -193,34 +223,27 @@ def cross_voice_sweep(pairs: list[tuple[Dialogue, list[Signal]]], l2s: list[floa
 
     from tqdm import tqdm
 
-    from turn_taking.detectors import create_detector
+    from turn_taking.eval.sweep import scored
     from turn_taking.eval.voice import base_voice
 
     voices = [base_voice(d.caller_voice) for d, _ in pairs]
     if len(set(voices)) < 2:
         raise ValueError(f"leaving each caller voice out needs calls in two voices or more, got {sorted(set(voices))}")
-    per_dialogue, silences = [], 0
-    for dialogue, sigs in pairs:
-        examples = Examples(names)
-        examples.add(dialogue, sigs)
-        e, tau, y, silence = examples.arrays()
-        e[:, [names.index(n) for n in leave_out]] = 0.0
-        per_dialogue.append((e, tau, y, silence + silences))
-        silences += int(silence.max()) + 1 if len(silence) else 0
+    e, tau, y, silence, dialogue = examples_of(pairs, names, leave_out)
+    example_voice = np.asarray(voices)[dialogue]
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for l2 in l2s:
             scores = {th: Scores() for th in CV_THRESHOLDS}
             for v in tqdm(sorted(set(voices)), desc=f"l2 {l2:g}, each voice left out", unit="voice"):
-                e, tau, y, silence = (np.concatenate(a) for a in zip(*(x for x, u in zip(per_dialogue, voices)
-                                                                     if u != v)))
+                fit_voices = example_voice != v
                 path = Path(tmp) / f"{l2:g}-{v.replace(':', '_')}.json"
-                save(fit(e, tau, y, l2, per_silence(silence), names), path, names)
+                save(fit(e[fit_voices], tau[fit_voices], y[fit_voices], l2, per_silence(silence[fit_voices]), names),
+                     path, names)
+                left_out = [p for p, u in zip(pairs, voices) if u == v]
                 for th in CV_THRESHOLDS:
-                    detector = create_detector("learned", weights=str(path), threshold=th, max_ms=CV_MAX_MS)
-                    for (dialogue, sigs), u in zip(pairs, voices):
-                        if u == v:
-                            scores[th].add(dialogue, replay(sigs, detector))
+                    scored("learned", {"weights": str(path), "threshold": th, "max_ms": CV_MAX_MS}, left_out,
+                           into=scores[th])
             rows = [{"params": {"threshold": th, "max_ms": CV_MAX_MS}, **s.summary()} for th, s in scores.items()]
             out[l2] = {"at_5": latency_at(rows, 0.05), "at_10": latency_at(rows, 0.10)}
     return out

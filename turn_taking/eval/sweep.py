@@ -65,12 +65,19 @@ def replayable(dialogues: list[Dialogue], traces: dict[str, CallerTrace]) -> lis
     return [(d, signals(traces[d.id])) for d in dialogues if d.id in traces]
 
 
+def scored(name: str, params: dict, pairs: list[tuple[Dialogue, list[Signal]]], into: Scores | None = None) -> Scores:
+    """``into`` (new by default) with the takes of detector ``name`` set by ``params`` on each
+    dialogue of ``pairs``; pooling several calls into one Scores pools their metrics."""
+    into = Scores() if into is None else into
+    for d, sigs in pairs:
+        into.add(d, replay(sigs, create_detector(name, **params)))
+    return into
+
+
 def score(name: str, params: dict, pairs: list[tuple[Dialogue, list[Signal]]], split: str,
           fixed: dict | None = None) -> dict:
     """One setting's metrics on one split; ``fixed``: options every setting shares (not swept)."""
-    scores = Scores()
-    for d, sigs in pairs:
-        scores.add(d, replay(sigs, create_detector(name, **params, **(fixed or {}))))
+    scores = scored(name, {**params, **(fixed or {})}, pairs)
     return {"detector": name, "split": split, "params": params, "dialogues": len(pairs), **scores.summary()}
 
 
